@@ -102,25 +102,34 @@ def _child(name: str, parent: Registry, locations: List[str],
                     build_func=_with_hints(build), scope='detkit')
 
 
-RUNNERS = _child('runner', MMENGINE_RUNNERS, ['detkit.engine'])
+RUNNERS = _child('runner', MMENGINE_RUNNERS, ['detkit.engine', 'mmengine.runner'])
 RUNNER_CONSTRUCTORS = _child('runner constructor', MMENGINE_RUNNER_CONSTRUCTORS, ['detkit.engine'])
-LOOPS = _child('loop', MMENGINE_LOOPS, ['detkit.engine'])
-HOOKS = _child('hook', MMENGINE_HOOKS, ['detkit.engine'])
-LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS, ['detkit.engine'])
-OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, ['detkit.engine'])
-OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS, ['detkit.engine'])
+LOOPS = _child('loop', MMENGINE_LOOPS, ['detkit.engine', 'mmengine.runner'])
+HOOKS = _child('hook', MMENGINE_HOOKS, ['detkit.engine', 'mmengine.hooks'])
+LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS,
+                        ['detkit.engine', 'mmengine.runner'])
+OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, ['detkit.engine', 'mmengine.optim'])
+OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS,
+                        ['detkit.engine', 'mmengine.optim'])
 OPTIM_WRAPPER_CONSTRUCTORS = _child(
-    'optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, ['detkit.engine'])
-PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, ['detkit.engine'])
+    'optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+    ['detkit.engine', 'mmengine.optim'])
+PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS,
+                          ['detkit.engine', 'mmengine.optim'])
 DATASETS = _child('dataset', MMENGINE_DATASETS, ['detkit.datasets'])
-DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, ['detkit.datasets'])
+DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS,
+                       ['detkit.datasets', 'mmengine.dataset'])
 TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['detkit.datasets.transforms'])
-FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, ['detkit.datasets'])
+FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, ['detkit.datasets', 'mmengine.dataset'])
 MODELS = _child('model', MMENGINE_MODELS, ['detkit.models'], build=build_model_from_cfg)
-MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, ['detkit.models'])
-WEIGHT_INITIALIZERS = _child('weight initializer', MMENGINE_WEIGHT_INITIALIZERS, ['detkit.models'])
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS,
+                        ['detkit.models', 'mmengine.model'])
+WEIGHT_INITIALIZERS = _child('weight initializer', MMENGINE_WEIGHT_INITIALIZERS,
+                             ['detkit.models', 'mmengine.model'])
 TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, ['detkit.models'])
 METRICS = _child('metric', MMENGINE_METRICS, ['detkit.evaluation'])
-EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['detkit.evaluation'])
-VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, ['detkit.visualization'])
-VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, ['detkit.visualization'])
+EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['detkit.evaluation', 'mmengine.evaluator'])
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS,
+                     ['detkit.visualization', 'mmengine.visualization'])
+VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS,
+                     ['detkit.visualization', 'mmengine.visualization'])

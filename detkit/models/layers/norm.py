@@ -3,7 +3,7 @@ from typing import Dict, Optional, Tuple
 
 from torch import nn
 
-from detkit.registry import MODELS
+from detkit.registry import MODELS, UnknownTypeError, unknown_type_message
 
 # (registered name, class, abbreviation used in parameter names as MMDetection does)
 _NORMS = (('BN', nn.BatchNorm2d, 'bn'), ('BN1d', nn.BatchNorm1d, 'bn'),
@@ -62,3 +62,22 @@ def build_activation_layer(cfg: Optional[Dict]) -> nn.Module:
     if cfg is None:
         return nn.Identity()
     return MODELS.build(cfg)
+
+
+def build_conv_layer(cfg: Optional[Dict], *args, **kwargs) -> nn.Module:
+    """Build a conv layer; ``cfg=None`` means ``nn.Conv2d``.
+
+    ``args``/``kwargs`` are the layer's constructor arguments
+    (``in_channels, out_channels, kernel_size, stride=…``); keys of ``cfg``
+    other than ``type`` are added to them.
+    """
+    if cfg is None:
+        return nn.Conv2d(*args, **kwargs)
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise TypeError(f'conv_cfg must be None or a dict with a "type" key, got {cfg!r}')
+    cfg = dict(cfg)
+    layer_type = cfg.pop('type')
+    layer_cls = MODELS.get(layer_type)
+    if layer_cls is None:
+        raise UnknownTypeError(unknown_type_message(layer_type, MODELS))
+    return layer_cls(*args, **kwargs, **cfg)

@@ -1,0 +1,241 @@
+"""ResNet backbone (18/34/50/101/152) with MMDetection's parameter names."""
+import os
+import pickle
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule, initialize
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from detkit.registry import MODELS
+from ..layers import build_norm_layer
+from .resnet_blocks import BasicBlock, Bottleneck, make_res_layer
+
+_DROPPED = ('fc.',)  # the ImageNet classifier of torchvision checkpoints
+_SHOWN = 5  # how many offending keys an error lists
+
+
+@MODELS.register_module()
+class ResNet(BaseModule):
+    """ResNet returning the stage outputs C2..C5 named by ``out_indices``.
+
+    Parameter names follow MMDetection (``conv1``, ``bn1``,
+    ``layer1.0.conv1``, ``layer1.0.downsample.0`` …), which are also
+    torchvision's, so either framework's weights load unchanged.
+
+    Args:
+        depth: 18, 34 (BasicBlock) or 50, 101, 152 (Bottleneck).
+        in_channels: channels of the input image.
+        base_channels: stem width; stage ``i`` has ``base_channels·2^i``
+            planes (×4 outputs for Bottleneck).
+        num_stages: how many of the four stages to build (1..4).
+        strides, dilations: per stage; the first ``num_stages`` are used.
+        out_indices: stages whose outputs are returned, 0-based.
+        style: ``'pytorch'`` (stride on the 3×3 conv) or ``'caffe'``
+            (stride on the first 1×1 conv of a Bottleneck).
+        deep_stem: not supported.
+        frozen_stages: freeze the stem (0) and stages ``1..frozen_stages``:
+            no gradients, norms kept in eval mode. ``-1`` freezes nothing.
+        norm_cfg: norm layer config, e.g. ``dict(type='GN', num_groups=32)``.
+        norm_eval: keep every BatchNorm in eval mode (running statistics,
+            no updates) even in ``train()``.
+        zero_init_residual: ``init_weights()`` zeroes the last norm weight
+            of each block, so that each block starts as the identity.
+        init_cfg: ``None`` (Kaiming conv, unit norms), or
+            ``dict(type='Pretrained', checkpoint='file.pth')`` to load a
+            torchvision-format ResNet state-dict file (never downloaded),
+            or other mmengine init configs.
+
+    Shapes: ``[B, in_channels, H, W]`` → tuple of
+    ``[B, C_i, H / 2^(i+2), W / 2^(i+2)]`` for ``i`` in ``out_indices`` (with
+    the default strides and dilations).
+    """
+
+    arch_settings = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)),
+                     50: (Bottleneck, (3, 4, 6, 3)), 101: (Bottleneck, (3, 4, 23, 3)),
+                     152: (Bottleneck, (3, 8, 36, 3))}
+
+    def __init__(self, depth: int, in_channels: int = 3, base_channels: int = 64,
+                 num_stages: int = 4, strides: Sequence[int] = (1, 2, 2, 2),
+                 dilations: Sequence[int] = (1, 1, 1, 1),
+                 out_indices: Sequence[int] = (0, 1, 2, 3), style: str = 'pytorch',
+                 deep_stem: bool = False, frozen_stages: int = -1,
+                 norm_cfg: Dict = dict(type='BN', requires_grad=True),
+                 norm_eval: bool = True, zero_init_residual: bool = True,
+                 init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self._check_args(depth, num_stages, strides, dilations, out_indices, style,
+                         deep_stem, frozen_stages)
+        self.depth = depth
+        self.num_stages = num_stages
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.zero_init_residual = zero_init_residual
+
+        self.conv1 = nn.Conv2d(in_channels, base_channels, 7, stride=2, padding=3, bias=False)
+        self.norm1_name, norm1 = build_norm_layer(norm_cfg, base_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+        block, stage_blocks = self.arch_settings[depth]
+        inplanes = base_channels
+        self.res_layers: List[str] = []
+        self.stage_channels: List[int] = []
+        for i in range(num_stages):
+            planes = base_channels * 2 ** i
+            layer = make_res_layer(block, inplanes, planes, stage_blocks[i], strides[i],
+                                   dilations[i], style, norm_cfg)
+            inplanes = planes * block.expansion
+            self.add_module(f'layer{i + 1}', layer)
+            self.res_layers.append(f'layer{i + 1}')
+            self.stage_channels.append(inplanes)
+        self._freeze_stages()
+
+    def _check_args(self, depth, num_stages, strides, dilations, out_indices, style,
+                    deep_stem, frozen_stages) -> None:
+        if depth not in self.arch_settings:
+            raise KeyError(f'ResNet depth {depth!r} is not supported; '
+                           f'valid depths are {sorted(self.arch_settings)}')
+        if not 1 <= num_stages <= 4:
+            raise ValueError(f'ResNet num_stages must be 1..4, got {num_stages}')
+        if len(strides) < num_stages or len(dilations) < num_stages:
+            raise ValueError(f'ResNet needs a stride and a dilation per stage: '
+                             f'num_stages={num_stages}, strides={tuple(strides)}, '
+                             f'dilations={tuple(dilations)}')
+        bad = [i for i in out_indices if not 0 <= i < num_stages]
+        if bad or not out_indices:
+            raise ValueError(f'ResNet out_indices {tuple(out_indices)} must be non-empty '
+                             f'stage indices in 0..{num_stages - 1} (num_stages={num_stages})')
+        if style not in ('pytorch', 'caffe'):
+            raise ValueError(f"ResNet style must be 'pytorch' or 'caffe', got {style!r}")
+        if deep_stem:
+            raise NotImplementedError('ResNet deep_stem=True (the ResNetV1c/V1d 3-conv stem) '
+                                      'is not implemented; use deep_stem=False')
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'ResNet frozen_stages must be -1..{num_stages}, '
+                             f'got {frozen_stages}')
+
+    @property
+    def norm1(self) -> nn.Module:
+        """The stem's norm layer (``bn1`` or ``gn1``)."""
+        return getattr(self, self.norm1_name)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """``[B, C, H, W]`` → the outputs of the stages in ``out_indices``."""
+        x = self.maxpool(self.relu(self.norm1(self.conv1(x))))
+        outs = []
+        for i, name in enumerate(self.res_layers):
+            x = getattr(self, name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self) -> None:
+        """Stop gradients and put norms in eval mode for the frozen stages."""
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.conv1, self.norm1]
+        frozen += [getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)]
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'ResNet':
+        """Set train mode, keeping frozen stages and (norm_eval) BN in eval."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self) -> None:
+        """Initialise as ``init_cfg`` says; see the class docstring.
+
+        A ``Pretrained`` config is handled here, not by mmengine, so nothing
+        is ever downloaded and the file is read with ``weights_only=True``.
+        """
+        cfgs = self.init_cfg or []
+        cfgs = [cfgs] if isinstance(cfgs, dict) else list(cfgs)
+        pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
+        others = [c for c in cfgs if c.get('type') != 'Pretrained']
+        if others:
+            initialize(self, others)
+        else:
+            self._default_init()
+        for cfg in pretrained:
+            if 'checkpoint' not in cfg:
+                raise KeyError(f"ResNet init_cfg {cfg} needs a 'checkpoint' file path")
+            self.load_torchvision_checkpoint(cfg['checkpoint'])
+        self._is_init = True
+
+    def _default_init(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (_BatchNorm, nn.GroupNorm)) and m.weight is not None:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if self.zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, (BasicBlock, Bottleneck)) and m.last_norm.weight is not None:
+                    nn.init.zeros_(m.last_norm.weight)
+
+    def load_torchvision_checkpoint(self, path: Union[str, os.PathLike]) -> None:
+        """Load a torchvision-format ResNet state-dict file into this module.
+
+        The file may hold the state dict itself or wrap it in ``'state_dict'``
+        or ``'model'``; key prefixes ``module.``/``backbone.`` are stripped and
+        the classifier ``fc.*`` dropped; from a detector checkpoint only the
+        ``backbone.*`` keys are used. Everything else must match exactly
+        (missing ``num_batches_tracked`` of old files is tolerated).
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist (no download is tried).
+            RuntimeError: the file does not fit this ResNet; the message lists
+                missing, unexpected and shape-mismatched keys.
+        """
+        state = _read_state_dict(path)
+        own = self.state_dict()
+        missing = [k for k in own if k not in state and not k.endswith('num_batches_tracked')]
+        unexpected = [k for k in state if k not in own]
+        mismatched = [f'{k}: file {list(v.shape)} vs model {list(own[k].shape)}'
+                      for k, v in state.items() if k in own and v.shape != own[k].shape]
+        if missing or unexpected or mismatched:
+            problems = [f'{what} ({len(keys)}): {", ".join(keys[:_SHOWN])}'
+                        + (', …' if len(keys) > _SHOWN else '')
+                        for what, keys in (('missing keys', missing),
+                                           ('unexpected keys', unexpected),
+                                           ('shape mismatches', mismatched)) if keys]
+            raise RuntimeError(f'Checkpoint {os.fspath(path)!r} does not fit ResNet-{self.depth} '
+                               f'(stage widths {self.stage_channels}): ' + '; '.join(problems))
+        self.load_state_dict(state, strict=False)
+
+
+def _read_state_dict(path: Union[str, os.PathLike]) -> Dict[str, Tensor]:
+    """The tensors of a state-dict file, unwrapped, prefixes and ``fc.*`` removed."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'ResNet checkpoint file {os.fspath(path)!r} does not exist; '
+                                f'detkit loads local files only, no download is attempted')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise RuntimeError(f'Checkpoint {os.fspath(path)!r} cannot be read with weights_only=True; '
+                           f'save model.state_dict() rather than the model object') from err
+    for wrapper in ('state_dict', 'model'):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+    if not isinstance(state, dict):
+        raise RuntimeError(f'Checkpoint {os.fspath(path)!r} holds a {type(state).__name__}, '
+                           f'not a state dict')
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    if any(k.startswith('backbone.') for k in state):  # a detector checkpoint
+        state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
+    return {k: v for k, v in state.items() if not k.startswith(_DROPPED)}

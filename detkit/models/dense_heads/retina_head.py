@@ -1,0 +1,73 @@
+"""The RetinaNet head: two conv towers shared across FPN levels."""
+import math
+from typing import Dict, Optional, Tuple
+
+from torch import Tensor, nn
+
+from detkit.models.layers import ConvModule
+from detkit.registry import MODELS
+from .anchor_head import AnchorHead
+
+
+@MODELS.register_module()
+class RetinaHead(AnchorHead):
+    """RetinaNet head (Lin et al., 2017).
+
+    A classification tower and a box tower, each ``stacked_convs`` × (3×3
+    conv ``feat_channels`` + ReLU), shared across levels but not across
+    towers, then ``retina_cls`` (3×3 → ``A*K``) and ``retina_reg`` (3×3 →
+    ``A*4``). Parameter names follow MMDetection (``cls_convs.0.conv``,
+    ``retina_cls`` …). Convs start as N(0, 0.01) with zero bias; the
+    classifier's bias is ``-log((1 - p) / p)`` with ``p = prior_prob`` so
+    every anchor starts with score ``p``.
+
+    Args:
+        num_classes, in_channels: as :class:`AnchorHead`.
+        stacked_convs: convs per tower.
+        feat_channels: channels of the tower convs.
+        norm_cfg: optional norm for the tower convs (e.g. GN).
+        prior_prob: initial foreground probability.
+        **kwargs: the rest of :class:`AnchorHead`'s arguments.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int, stacked_convs: int = 4,
+                 feat_channels: int = 256, norm_cfg: Optional[Dict] = None,
+                 prior_prob: float = 0.01, **kwargs) -> None:
+        super().__init__(num_classes, in_channels, **kwargs)
+        if not 0 < prior_prob < 1:
+            raise ValueError(f'RetinaHead: prior_prob must be in (0, 1), got {prior_prob}')
+        self.stacked_convs = stacked_convs
+        self.feat_channels = feat_channels
+        self.prior_prob = prior_prob
+        self.cls_convs = self._tower(in_channels, feat_channels, stacked_convs, norm_cfg)
+        self.reg_convs = self._tower(in_channels, feat_channels, stacked_convs, norm_cfg)
+        tower_out = feat_channels if stacked_convs > 0 else in_channels
+        self.retina_cls = nn.Conv2d(tower_out, self.num_base_priors * num_classes, 3, padding=1)
+        self.retina_reg = nn.Conv2d(tower_out, self.num_base_priors * 4, 3, padding=1)
+
+    @staticmethod
+    def _tower(in_channels: int, channels: int, depth: int,
+               norm_cfg: Optional[Dict]) -> nn.ModuleList:
+        return nn.ModuleList(
+            ConvModule(in_channels if i == 0 else channels, channels, 3, padding=1,
+                       norm_cfg=norm_cfg) for i in range(depth))
+
+    def init_weights(self) -> None:
+        """N(0, 0.01) convs, zero biases, classifier bias from ``prior_prob``."""
+        super().init_weights()
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.normal_(module.weight, std=0.01)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.constant_(self.retina_cls.bias, -math.log((1 - self.prior_prob) / self.prior_prob))
+
+    def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """``[B, C, H, W]`` → cls ``[B, A*K, H, W]``, box deltas ``[B, A*4, H, W]``."""
+        cls_feat = x
+        for conv in self.cls_convs:
+            cls_feat = conv(cls_feat)
+        reg_feat = x
+        for conv in self.reg_convs:
+            reg_feat = conv(reg_feat)
+        return self.retina_cls(cls_feat), self.retina_reg(reg_feat)

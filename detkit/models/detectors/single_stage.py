@@ -1,0 +1,71 @@
+"""Single-stage detector: backbone → neck → dense head, on mmengine's BaseModel."""
+from typing import Dict, List, Optional, Tuple, Union
+
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from detkit.registry import MODELS
+from detkit.structures import DetDataSample
+
+
+@MODELS.register_module()
+class SingleStageDetector(BaseModel):
+    """Backbone, optional neck and a dense head, with mmengine's three modes.
+
+    ``forward(inputs, data_samples, mode)`` where ``inputs`` is the
+    preprocessed batch ``[B, 3, H, W]``:
+
+    * ``mode='loss'``: dict of scalar losses (mmengine sums keys with "loss").
+    * ``mode='predict'``: the ``data_samples`` with ``pred_instances``
+      (``bboxes [D, 4]`` xyxy in original-image pixels, ``scores``, ``labels``).
+    * ``mode='tensor'``: the head's raw outputs ``(cls_scores, bbox_preds)``,
+      per level ``[B, A*K, H, W]`` and ``[B, A*4, H, W]`` (for export).
+
+    Args:
+        backbone, neck, bbox_head: MODELS configs.
+        train_cfg, test_cfg: handed to the head.
+        data_preprocessor: MODELS config, e.g. ``DetDataPreprocessor``.
+    """
+
+    def __init__(self, backbone: Dict, bbox_head: Dict, neck: Optional[Dict] = None,
+                 train_cfg: Optional[Dict] = None, test_cfg: Optional[Dict] = None,
+                 data_preprocessor: Optional[Dict] = None,
+                 init_cfg: Optional[Dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck) if neck is not None else None
+        bbox_head = dict(bbox_head)
+        bbox_head.setdefault('train_cfg', train_cfg)
+        bbox_head.setdefault('test_cfg', test_cfg)
+        self.bbox_head = MODELS.build(bbox_head)
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+
+    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """``[B, 3, H, W]`` → FPN features, per level ``[B, C, H/s, W/s]``."""
+        feats = self.backbone(inputs)
+        return self.neck(feats) if self.neck is not None else feats
+
+    def forward(self, inputs: Tensor, data_samples: Optional[List[DetDataSample]] = None,
+                mode: str = 'tensor') -> Union[Dict[str, Tensor], List[DetDataSample], tuple]:
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.bbox_head(self.extract_feat(inputs))
+        raise ValueError(f'{type(self).__name__}.forward: mode must be "loss", "predict" '
+                         f'or "tensor", got {mode!r}')
+
+    def loss(self, inputs: Tensor, data_samples: List[DetDataSample]) -> Dict[str, Tensor]:
+        """Scalar losses of the batch."""
+        return self.bbox_head.loss(self.extract_feat(inputs), data_samples)
+
+    def predict(self, inputs: Tensor, data_samples: List[DetDataSample],
+                rescale: bool = True) -> List[DetDataSample]:
+        """Attach ``pred_instances`` to every sample and return the samples."""
+        results = self.bbox_head.predict(self.extract_feat(inputs), data_samples,
+                                         rescale=rescale)
+        for sample, pred in zip(data_samples, results):
+            sample.pred_instances = pred
+        return data_samples

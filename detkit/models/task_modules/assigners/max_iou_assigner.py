@@ -1,0 +1,172 @@
+"""IoU-threshold assignment of priors to gt boxes, for a whole batch at once."""
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from detkit.registry import TASK_UTILS
+from detkit.structures import bbox_overlaps
+from .assign_result import AssignResult
+
+
+@TASK_UTILS.register_module()
+class MaxIoUAssigner:
+    """Assign each prior to the gt it overlaps most, by IoU thresholds.
+
+    MMDetection's rules, per image: a prior whose best IoU is below
+    ``neg_iou_thr`` (or in ``[lo, hi)`` for a pair) is negative (0); at least
+    ``pos_iou_thr`` is positive (its best gt); in between it is ignored (-1).
+    Then, with ``match_low_quality``, each gt in order whose best IoU is at
+    least ``min_pos_iou`` also takes every prior with exactly that IoU
+    (``gt_max_assign_all``) or only its first best prior; later gts win.
+    With ``ignore_iof_thr > 0``, priors covered by an ignore region by more
+    than that IoF get an IoU of -1 to every gt before the steps above.
+
+    Args:
+        pos_iou_thr: IoU at or above which a prior is positive.
+        neg_iou_thr: IoU below which a prior is negative, or a ``(lo, hi)`` pair.
+        min_pos_iou: least IoU for a low-quality match.
+        gt_max_assign_all: give a gt every prior that ties its best IoU.
+        ignore_iof_thr: IoF with an ignore region above which a prior is
+            ignored; ``<= 0`` turns ignore regions off.
+        ignore_wrt_candidates: IoF relative to the prior's area (True) or to
+            the ignore region's area (False).
+        match_low_quality: run the low-quality step.
+    """
+
+    def __init__(self, pos_iou_thr: float, neg_iou_thr: Union[float, Tuple[float, float]],
+                 min_pos_iou: float = 0., gt_max_assign_all: bool = True,
+                 ignore_iof_thr: float = -1, ignore_wrt_candidates: bool = True,
+                 match_low_quality: bool = True) -> None:
+        if isinstance(neg_iou_thr, (tuple, list)):
+            if len(neg_iou_thr) != 2 or neg_iou_thr[0] > neg_iou_thr[1]:
+                raise ValueError(f'MaxIoUAssigner neg_iou_thr must be a number or a (lo, hi) '
+                                 f'pair with lo <= hi, got {neg_iou_thr!r}')
+            neg_range = (float(neg_iou_thr[0]), float(neg_iou_thr[1]))
+        else:
+            neg_range = (0., float(neg_iou_thr))
+        if pos_iou_thr < neg_range[1]:
+            raise ValueError(f'MaxIoUAssigner pos_iou_thr ({pos_iou_thr}) must not be below '
+                             f'neg_iou_thr ({neg_iou_thr})')
+        self.pos_iou_thr = pos_iou_thr
+        self.neg_iou_thr = neg_iou_thr
+        self.neg_range = neg_range
+        self.min_pos_iou = min_pos_iou
+        self.gt_max_assign_all = gt_max_assign_all
+        self.ignore_iof_thr = ignore_iof_thr
+        self.ignore_wrt_candidates = ignore_wrt_candidates
+        self.match_low_quality = match_low_quality
+
+    def assign(self, priors: Tensor, gt_bboxes: Tensor, gt_labels: Tensor, gt_valid: Tensor,
+               prior_valid: Optional[Tensor] = None, ignore_bboxes: Optional[Tensor] = None,
+               ignore_valid: Optional[Tensor] = None) -> AssignResult:
+        """Assign the priors shared by a batch to each image's gts.
+
+        Args:
+            priors: ``[N, 4]`` xyxy, shared by all images.
+            gt_bboxes: ``[B, G, 4]`` xyxy, padded to the largest image's ``G``.
+            gt_labels: ``[B, G]`` int64.
+            gt_valid: ``[B, G]`` bool, False for padding.
+            prior_valid: ``[B, N]`` bool; invalid priors take no part (as if
+                removed) and get ``gt_inds`` -1. Default: all valid.
+            ignore_bboxes: ``[B, I, 4]`` xyxy ignore regions (e.g. COCO crowd boxes).
+            ignore_valid: ``[B, I]`` bool, False for padding. Default: all valid.
+
+        Returns:
+            :class:`AssignResult` with ``[B, N]`` fields.
+        """
+        num_imgs, num_gts_max = gt_bboxes.shape[:2]
+        num_priors = priors.size(0)
+        self._check_shapes(priors, gt_bboxes, gt_labels, gt_valid, prior_valid)
+        device = priors.device
+        gt_valid = gt_valid.bool()
+        num_gts = gt_valid.sum(dim=1)
+        if prior_valid is None:
+            prior_valid = torch.ones(num_imgs, num_priors, dtype=torch.bool, device=device)
+        prior_valid = prior_valid.bool()
+
+        if num_gts_max == 0 or num_priors == 0:
+            gt_inds = torch.zeros(num_imgs, num_priors, dtype=torch.long, device=device)
+            return AssignResult(gt_inds=gt_inds.masked_fill(~prior_valid, -1),
+                                max_overlaps=priors.new_zeros(num_imgs, num_priors),
+                                labels=torch.full_like(gt_inds, -1), num_gts=num_gts)
+
+        overlaps = bbox_overlaps(gt_bboxes, priors[None])  # [B, G, N]
+        ignored = self._ignored_priors(priors, ignore_bboxes, ignore_valid)
+        if ignored is not None:
+            overlaps = overlaps.masked_fill(ignored[:, None, :], -1)
+        # padded gts and invalid priors must not win any max below
+        overlaps = overlaps.masked_fill(~gt_valid[:, :, None] | ~prior_valid[:, None, :],
+                                        float('-inf'))
+        max_overlaps, argmax_overlaps = overlaps.max(dim=1)  # [B, N]
+
+        gt_inds = torch.full((num_imgs, num_priors), -1, dtype=torch.long, device=device)
+        lo, hi = self.neg_range
+        gt_inds[(max_overlaps >= lo) & (max_overlaps < hi)] = 0
+        pos = max_overlaps >= self.pos_iou_thr
+        gt_inds = torch.where(pos, argmax_overlaps + 1, gt_inds)
+        if self.match_low_quality:
+            low_quality = self._low_quality_matches(overlaps, gt_valid)
+            gt_inds = torch.where(low_quality > 0, low_quality, gt_inds)
+
+        has_gt = (num_gts > 0)[:, None]
+        gt_inds = torch.where(has_gt, gt_inds, 0).masked_fill(~prior_valid, -1)
+        max_overlaps = torch.where(has_gt & prior_valid, max_overlaps, 0)
+        labels = gt_labels.long().gather(1, (gt_inds - 1).clamp(min=0))
+        labels = torch.where(gt_inds > 0, labels, -1)
+        return AssignResult(gt_inds=gt_inds, max_overlaps=max_overlaps, labels=labels,
+                            num_gts=num_gts)
+
+    def _ignored_priors(self, priors: Tensor, ignore_bboxes: Optional[Tensor],
+                        ignore_valid: Optional[Tensor]) -> Optional[Tensor]:
+        """``[B, N]`` bool: priors covered by an ignore region, or None."""
+        if self.ignore_iof_thr <= 0 or ignore_bboxes is None or ignore_bboxes.size(1) == 0:
+            return None
+        if self.ignore_wrt_candidates:
+            iof = bbox_overlaps(priors[None], ignore_bboxes, mode='iof')  # [B, N, I]
+        else:
+            iof = bbox_overlaps(ignore_bboxes, priors[None], mode='iof').transpose(1, 2)
+        if ignore_valid is not None:
+            iof = iof.masked_fill(~ignore_valid.bool()[:, None, :], -1)
+        return iof.max(dim=2).values > self.ignore_iof_thr
+
+    def _low_quality_matches(self, overlaps: Tensor, gt_valid: Tensor) -> Tensor:
+        """``[B, N]`` 1-based gt index each prior gets from the low-quality step, else 0.
+
+        Vectorises MMDetection's loop over gts in order: where several gts
+        claim a prior the last one wins, i.e. the largest index.
+        """
+        gt_max_overlaps, gt_argmax_overlaps = overlaps.max(dim=2)  # [B, G]
+        eligible = gt_valid & (gt_max_overlaps >= self.min_pos_iou)
+        num_gts_max = overlaps.size(1)
+        gt_index = torch.arange(1, num_gts_max + 1, device=overlaps.device, dtype=torch.int32)
+        if self.gt_max_assign_all:
+            ties = (overlaps == gt_max_overlaps[:, :, None]) & eligible[:, :, None]
+            return torch.where(ties, gt_index[None, :, None], 0).amax(dim=1).long()
+        claims = torch.where(eligible, gt_index[None, :].long(), 0)
+        winners = torch.zeros(overlaps.size(0), overlaps.size(2), dtype=torch.long,
+                              device=overlaps.device)
+        return winners.scatter_reduce(1, gt_argmax_overlaps, claims, reduce='amax')
+
+    @staticmethod
+    def _check_shapes(priors: Tensor, gt_bboxes: Tensor, gt_labels: Tensor, gt_valid: Tensor,
+                      prior_valid: Optional[Tensor]) -> None:
+        if priors.dim() != 2 or gt_bboxes.dim() != 3:
+            raise ValueError(f'MaxIoUAssigner.assign expects priors [N, 4] and gt_bboxes '
+                             f'[B, G, 4], got {tuple(priors.shape)} and {tuple(gt_bboxes.shape)}')
+        if gt_labels.shape != gt_bboxes.shape[:2] or gt_valid.shape != gt_bboxes.shape[:2]:
+            raise ValueError(f'MaxIoUAssigner.assign expects gt_labels and gt_valid of shape '
+                             f'{tuple(gt_bboxes.shape[:2])}, got {tuple(gt_labels.shape)} and '
+                             f'{tuple(gt_valid.shape)}')
+        expected = (gt_bboxes.size(0), priors.size(0))
+        if prior_valid is not None and tuple(prior_valid.shape) != expected:
+            raise ValueError(f'MaxIoUAssigner.assign expects prior_valid of shape {expected}, '
+                             f'got {tuple(prior_valid.shape)}')
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(pos_iou_thr={self.pos_iou_thr}, '
+                f'neg_iou_thr={self.neg_iou_thr}, min_pos_iou={self.min_pos_iou}, '
+                f'gt_max_assign_all={self.gt_max_assign_all}, '
+                f'ignore_iof_thr={self.ignore_iof_thr}, '
+                f'ignore_wrt_candidates={self.ignore_wrt_candidates}, '
+                f'match_low_quality={self.match_low_quality})')

@@ -1,0 +1,217 @@
+"""Multi-level anchor boxes on feature-map grids, with MMDetection's layout."""
+from collections import OrderedDict
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from detkit.registry import TASK_UTILS
+
+Size = Tuple[int, int]
+DeviceLike = Union[str, torch.device]
+
+
+def _pair(value: Union[float, Sequence[float]]) -> Tuple[float, float]:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f'AnchorGenerator stride must be a number or a (w, h) pair, '
+                             f'got {value!r}')
+        return value[0], value[1]
+    return value, value
+
+
+@TASK_UTILS.register_module()
+class AnchorGenerator:
+    """Anchors for every location of every feature level (MMDetection semantics).
+
+    Per level ``l`` there are ``A = len(ratios) * len(scales)`` base anchors of
+    size ``base_sizes[l]``; with ``scale_major=True`` base anchor ``i * S + j``
+    has ratio ``ratios[i]`` and scale ``scales[j]``: ``w = base * scales[j] /
+    sqrt(ratios[i])``, ``h = base * scales[j] * sqrt(ratios[i])`` (ratio = h/w).
+    Base anchors are centred on ``centers[l]`` or on ``center_offset * base``
+    and shifted by ``(x * stride_w, y * stride_h)`` for every feature location,
+    row-major (y outer, x inner), base anchors inner.
+
+    Args:
+        strides: per level an int or a ``(stride_w, stride_h)`` pair.
+        ratios: ``h / w`` aspect ratios.
+        scales: anchor scales relative to the base size; or give
+            ``octave_base_scale`` and ``scales_per_octave`` for
+            ``octave_base_scale * 2 ** (i / scales_per_octave)``.
+        base_sizes: per level base size; default ``min(stride)``.
+        scale_major: order base anchors ratio-major (scale inner) when True.
+        centers: per level ``(x, y)`` centre of the base anchors.
+        center_offset: centre at ``center_offset * base_size`` when no ``centers``.
+    """
+
+    #: how many featmap-size combinations :meth:`grid_priors` keeps
+    cache_size = 16
+
+    def __init__(self, strides: Sequence[Union[int, Sequence[int]]],
+                 ratios: Sequence[float], scales: Optional[Sequence[float]] = None,
+                 base_sizes: Optional[Sequence[int]] = None, scale_major: bool = True,
+                 octave_base_scale: Optional[float] = None,
+                 scales_per_octave: Optional[int] = None,
+                 centers: Optional[Sequence[Tuple[float, float]]] = None,
+                 center_offset: float = 0.) -> None:
+        if len(strides) == 0:
+            raise ValueError('AnchorGenerator needs at least one stride, got strides=[]')
+        if len(ratios) == 0 or any(r <= 0 for r in ratios):
+            raise ValueError(f'AnchorGenerator ratios must be a non-empty list of positive '
+                             f'h/w ratios, got ratios={list(ratios)!r}')
+        self.strides = [_pair(s) for s in strides]
+        if base_sizes is None:
+            base_sizes = [min(s) for s in self.strides]
+        elif len(base_sizes) != len(strides):
+            raise ValueError(f'AnchorGenerator needs one base size per stride: got '
+                             f'{len(base_sizes)} base_sizes for {len(strides)} strides')
+        self.base_sizes = list(base_sizes)
+        self.scales = self._make_scales(scales, octave_base_scale, scales_per_octave)
+        self.ratios = torch.tensor(ratios, dtype=torch.float32)
+        if not 0 <= center_offset <= 1:
+            raise ValueError(f'AnchorGenerator center_offset must be in [0, 1], '
+                             f'got {center_offset}')
+        if centers is not None:
+            if center_offset != 0:
+                raise ValueError('AnchorGenerator takes either centers or a non-zero '
+                                 'center_offset, not both')
+            if len(centers) != len(strides):
+                raise ValueError(f'AnchorGenerator needs one center per stride: got '
+                                 f'{len(centers)} centers for {len(strides)} strides')
+        self.centers = centers
+        self.center_offset = center_offset
+        self.scale_major = scale_major
+        self.base_anchors = [
+            self._single_level_base_anchors(size, None if centers is None else centers[i])
+            for i, size in enumerate(self.base_sizes)]
+        self._grid_cache: 'OrderedDict[tuple, List[Tensor]]' = OrderedDict()
+
+    @staticmethod
+    def _make_scales(scales, octave_base_scale, scales_per_octave) -> Tensor:
+        if (octave_base_scale is None) != (scales_per_octave is None):
+            raise ValueError('AnchorGenerator needs octave_base_scale and scales_per_octave '
+                             'together (got only one of them)')
+        if scales is not None and octave_base_scale is not None:
+            raise ValueError('AnchorGenerator takes either scales or octave_base_scale + '
+                             'scales_per_octave, not both')
+        if scales is None and octave_base_scale is None:
+            raise ValueError('AnchorGenerator needs scales, or octave_base_scale and '
+                             'scales_per_octave')
+        if scales is None:
+            if int(scales_per_octave) != scales_per_octave or scales_per_octave < 1:
+                raise ValueError(f'AnchorGenerator scales_per_octave must be a positive '
+                                 f'integer, got {scales_per_octave!r}')
+            # float64 then float32, as MMDetection builds them with numpy
+            scales = [2 ** (i / scales_per_octave) * octave_base_scale
+                      for i in range(int(scales_per_octave))]
+        if len(scales) == 0 or any(s <= 0 for s in scales):
+            raise ValueError(f'AnchorGenerator scales must be a non-empty list of positive '
+                             f'numbers, got {list(scales)!r}')
+        return torch.tensor(scales, dtype=torch.float32)
+
+    def _single_level_base_anchors(self, base_size: float,
+                                   center: Optional[Tuple[float, float]]) -> Tensor:
+        """``[A, 4]`` xyxy base anchors of one level, float32 on the CPU."""
+        if center is None:
+            cx, cy = self.center_offset * base_size, self.center_offset * base_size
+        else:
+            cx, cy = center
+        h_ratios = torch.sqrt(self.ratios)
+        w_ratios = 1 / h_ratios
+        # the float32 operation order matches MMDetection's, so anchors agree bit for bit
+        if self.scale_major:
+            ws = (base_size * w_ratios[:, None] * self.scales[None, :]).reshape(-1)
+            hs = (base_size * h_ratios[:, None] * self.scales[None, :]).reshape(-1)
+        else:
+            ws = (base_size * self.scales[:, None] * w_ratios[None, :]).reshape(-1)
+            hs = (base_size * self.scales[:, None] * h_ratios[None, :]).reshape(-1)
+        return torch.stack([cx - 0.5 * ws, cy - 0.5 * hs, cx + 0.5 * ws, cy + 0.5 * hs], dim=-1)
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.strides)
+
+    @property
+    def num_base_priors(self) -> List[int]:
+        """Anchors per location, per level."""
+        return [a.size(0) for a in self.base_anchors]
+
+    def grid_priors(self, featmap_sizes: Sequence[Size], dtype: torch.dtype = torch.float32,
+                    device: DeviceLike = 'cpu') -> List[Tensor]:
+        """Anchors of every level: per level ``[H * W * A, 4]`` xyxy.
+
+        Results are cached per (sizes, dtype, device); the returned tensors are
+        shared, so callers must not modify them in place.
+        """
+        self._check_levels(featmap_sizes)
+        device = torch.device(device)
+        key = (tuple((int(h), int(w)) for h, w in featmap_sizes), dtype, device)
+        cached = self._grid_cache.get(key)
+        if cached is not None:
+            self._grid_cache.move_to_end(key)
+            return list(cached)
+        # tensors made in inference mode could not be saved for backward later
+        with torch.inference_mode(False):
+            anchors = [self._single_level_grid_priors(i, key[0][i], dtype, device)
+                       for i in range(self.num_levels)]
+        self._grid_cache[key] = anchors
+        if len(self._grid_cache) > self.cache_size:
+            self._grid_cache.popitem(last=False)
+        return list(anchors)
+
+    def _single_level_grid_priors(self, level: int, featmap_size: Size, dtype: torch.dtype,
+                                  device: torch.device) -> Tensor:
+        feat_h, feat_w = featmap_size
+        stride_w, stride_h = self.strides[level]
+        base = self.base_anchors[level].to(device=device, dtype=dtype)
+        shift_x = torch.arange(feat_w, device=device).to(dtype) * stride_w
+        shift_y = torch.arange(feat_h, device=device).to(dtype) * stride_h
+        shift_yy, shift_xx = torch.meshgrid(shift_y, shift_x, indexing='ij')
+        shifts = torch.stack([shift_xx, shift_yy, shift_xx, shift_yy], dim=-1).reshape(-1, 4)
+        return (base[None, :, :] + shifts[:, None, :]).reshape(-1, 4)
+
+    def valid_flags(self, featmap_sizes: Sequence[Size], pad_shape: Sequence[int],
+                    device: DeviceLike = 'cpu') -> List[Tensor]:
+        """Per level ``[H * W * A]`` bool: the anchor's location lies inside ``pad_shape``.
+
+        Location ``(y, x)`` of a level is valid iff ``y < ceil(pad_h / stride_h)``
+        and ``x < ceil(pad_w / stride_w)``; its ``A`` anchors share the flag.
+        """
+        flags = self.batch_valid_flags(featmap_sizes, [pad_shape], device=device)[0]
+        sizes = [int(h) * int(w) * a for (h, w), a in zip(featmap_sizes, self.num_base_priors)]
+        return list(flags.split(sizes))
+
+    def batch_valid_flags(self, featmap_sizes: Sequence[Size],
+                          pad_shapes: Sequence[Sequence[int]],
+                          device: DeviceLike = 'cpu') -> Tensor:
+        """``[B, N]`` bool valid flags of all levels (concatenated) for ``B`` images.
+
+        Args:
+            featmap_sizes: per level ``(H, W)``.
+            pad_shapes: per image ``(pad_h, pad_w)`` (extra trailing items ignored).
+        """
+        self._check_levels(featmap_sizes)
+        shapes = torch.as_tensor([tuple(s[:2]) for s in pad_shapes], device=device)
+        shapes = shapes.reshape(-1, 2)
+        pad_h, pad_w = shapes[:, 0, None, None], shapes[:, 1, None, None]
+        flags = []
+        for (feat_h, feat_w), (stride_w, stride_h), num_base in zip(
+                featmap_sizes, self.strides, self.num_base_priors):
+            # for an integer y: y < ceil(pad_h / stride) <=> y * stride < pad_h
+            valid_y = torch.arange(int(feat_h), device=device)[None, :, None] * stride_h < pad_h
+            valid_x = torch.arange(int(feat_w), device=device)[None, None, :] * stride_w < pad_w
+            valid = valid_y & valid_x
+            flags.append(valid[..., None].expand(*valid.shape, num_base).reshape(len(shapes), -1))
+        return torch.cat(flags, dim=1)
+
+    def _check_levels(self, featmap_sizes: Sequence[Size]) -> None:
+        if len(featmap_sizes) != self.num_levels:
+            raise ValueError(f'AnchorGenerator has {self.num_levels} levels (strides '
+                             f'{self.strides}) but got {len(featmap_sizes)} featmap sizes')
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(strides={self.strides}, ratios={self.ratios.tolist()}, '
+                f'scales={self.scales.tolist()}, base_sizes={self.base_sizes}, '
+                f'scale_major={self.scale_major}, centers={self.centers}, '
+                f'center_offset={self.center_offset})')
+

@@ -1,0 +1,32 @@
+"""Shared fixtures: the MMDetection reference data in tests/data."""
+from pathlib import Path
+
+import pytest
+import torch
+
+DATA = Path(__file__).parent / 'data'
+
+
+@pytest.fixture(scope='session')
+def load_ref():
+    """``load_ref('head_small')`` → the ``dict(meta, inputs, outputs)`` of that file."""
+    cache = {}
+
+    def load(name: str) -> dict:
+        if name not in cache:
+            cache[name] = torch.load(DATA / f'{name}.pt', weights_only=True)
+        return cache[name]
+
+    return load
+
+
+@pytest.fixture(scope='session')
+def dense():
+    """Expand the reference files' sparse ``dict(shape, fill, index, value)`` tensors."""
+
+    def expand(sparse: dict) -> torch.Tensor:
+        out = torch.full(tuple(sparse['shape']), float(sparse.get('fill', 0.0)))
+        out.view(-1)[sparse['index']] = sparse['value'].float()
+        return out
+
+    return expand
