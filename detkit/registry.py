@@ -9,7 +9,10 @@ An unknown type name raises :class:`UnknownTypeError`, which names the
 registry and suggests close names ("FocalLos" -> "FocalLoss").
 """
 import difflib
-from typing import Any, Callable, Iterable, List
+import inspect
+import re
+from contextvars import ContextVar
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -40,6 +43,43 @@ class UnknownTypeError(KeyError):
 
     def __str__(self) -> str:  # KeyError would print the message in quotes
         return str(self.args[0])
+
+
+class ConfigArgumentError(TypeError):
+    """A component's config has a key its constructor does not accept, or lacks one."""
+
+
+# (path, sub-config) of every dict in the config being built by the outermost build call
+_BUILD_INDEX: ContextVar[Optional[List[Tuple[str, Any]]]] = ContextVar('_BUILD_INDEX', default=None)
+
+
+def _index_config(cfg: Any, path: str, out: List[Tuple[str, Any]]) -> List[Tuple[str, Any]]:
+    if isinstance(cfg, dict):
+        out.append((path, cfg))
+        for key, value in cfg.items():
+            _index_config(value, f'{path}.{key}', out)
+    elif isinstance(cfg, (list, tuple)):
+        for i, value in enumerate(cfg):
+            _index_config(value, f'{path}[{i}]', out)
+    return out
+
+
+def config_path(cfg: Any) -> Optional[str]:
+    """Dotted path (e.g. ``model.bbox_head.loss_cls``) of ``cfg`` in the config being built.
+
+    Found by identity, else as the first dict of the same ``type`` whose
+    items all appear in ``cfg`` (components may copy a sub-config and add
+    defaults before building it).
+    """
+    index = _BUILD_INDEX.get() or []
+    for path, sub in index:
+        if sub is cfg:
+            return path
+    for path, sub in index:
+        if sub.get('type') == cfg.get('type') and all(
+                k in cfg and cfg[k] == v for k, v in sub.items()):
+            return path
+    return None
 
 
 def _all_names(registry: Registry) -> List[str]:
@@ -82,16 +122,72 @@ def unknown_type_message(name: str, registry: Registry) -> str:
     return msg
 
 
+def accepted_arguments(cls: Any) -> List[str]:
+    """Keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up the MRO."""
+    names: List[str] = []
+    for klass in inspect.getmro(cls) if inspect.isclass(cls) else [cls]:
+        init = klass.__init__ if inspect.isclass(cls) else klass
+        if inspect.isclass(cls) and '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(init).parameters.values()
+        names += [p.name for p in params if p.name != 'self' and p.kind in (
+            p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in names]
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return names
+
+
+def _argument_error(err: TypeError, obj_type: str, cls: Any, path: Optional[str]) -> Optional[str]:
+    """A sentence for a constructor's unexpected/missing keyword, or None."""
+    where = f' (config "{path}")' if path else ''
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+    missing = re.search(r'missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$',
+                        str(err))
+    raiser = re.match(r'(\w+)\.__init__\(\)', str(err))
+    own = [k.__name__ for k in inspect.getmro(cls)] if inspect.isclass(cls) else [cls.__name__]
+    if not (unexpected or missing) or (raiser and raiser.group(1) not in own):
+        return None
+    accepted = accepted_arguments(cls)
+    if unexpected:
+        key = unexpected.group(1)
+        msg = f'{obj_type}{where} does not accept the key "{key}".'
+        hints = close_names(key, accepted)
+        if hints:
+            msg += ' Did you mean ' + ' or '.join(f'"{h}"' for h in hints) + '?'
+    else:
+        msg = f'{obj_type}{where} is missing required key(s) {missing.group(1)}.'
+    return msg + f' {obj_type} accepts: {", ".join(accepted)}.'
+
+
 def _with_hints(build: Callable) -> Callable:
-    """Wrap an mmengine build function so unknown types get a useful error."""
+    """Wrap an mmengine build function so config mistakes get useful errors."""
 
     def build_func(cfg: Any, registry: Registry, default_args: Any = None) -> Any:
-        obj_type = cfg.get('type') if hasattr(cfg, 'get') else None
-        if isinstance(obj_type, str):
+        token = None
+        if _BUILD_INDEX.get() is None and isinstance(cfg, dict):
+            token = _BUILD_INDEX.set(_index_config(cfg, registry.name, []))
+        try:
+            obj_type = cfg.get('type') if isinstance(cfg, dict) else None
+            if not isinstance(obj_type, str):
+                return build(cfg, registry, default_args)
+            path = config_path(cfg)
             with registry.switch_scope_and_registry(None) as scoped:
-                if scoped.get(obj_type) is None:
-                    raise UnknownTypeError(unknown_type_message(obj_type, scoped))
-        return build(cfg, registry, default_args)
+                cls = scoped.get(obj_type)
+                if cls is None:
+                    msg = unknown_type_message(obj_type, scoped)
+                    raise UnknownTypeError(f'{msg} (config "{path}")' if path else msg)
+            try:
+                return build(cfg, registry, default_args)
+            except ConfigArgumentError:
+                raise
+            except TypeError as err:
+                msg = _argument_error(err, obj_type, cls, path)
+                if msg is None:
+                    raise
+                raise ConfigArgumentError(msg) from err
+        finally:
+            if token is not None:
+                _BUILD_INDEX.reset(token)
 
     return build_func
 

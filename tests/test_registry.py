@@ -51,3 +51,42 @@ def test_mmengine_components_are_reachable_from_detkit_scope():
     from detkit.registry import OPTIMIZERS, PARAM_SCHEDULERS
     assert OPTIMIZERS.get('SGD') is not None
     assert PARAM_SCHEDULERS.get('MultiStepLR') is not None
+
+
+def head_cfg(**loss_cls):
+    return dict(type='RetinaNet',
+                backbone=dict(type='ResNet', depth=18, base_channels=8, out_indices=(1, 2, 3)),
+                neck=dict(type='FPN', in_channels=[16, 32, 64], out_channels=16, num_outs=5,
+                          add_extra_convs='on_input'),
+                bbox_head=dict(type='RetinaHead', num_classes=3, in_channels=16,
+                               feat_channels=16, stacked_convs=1,
+                               loss_cls=dict(type='FocalLoss', **loss_cls)))
+
+
+def test_unknown_type_error_names_the_config_path():
+    cfg = head_cfg()
+    cfg['bbox_head']['loss_cls']['type'] = 'FocalLos'
+    with pytest.raises(UnknownTypeError) as err:
+        MODELS.build(cfg)
+    assert 'config "model.bbox_head.loss_cls"' in str(err.value)
+    assert 'Did you mean "FocalLoss"' in str(err.value)
+
+
+def test_unexpected_key_names_component_path_key_and_accepted_arguments():
+    from detkit.registry import ConfigArgumentError
+    with pytest.raises(ConfigArgumentError) as err:
+        MODELS.build(head_cfg(gama=2.0))
+    msg = str(err.value)
+    assert 'FocalLoss (config "model.bbox_head.loss_cls") does not accept the key "gama"' in msg
+    assert 'Did you mean "gamma"' in msg and 'accepts: use_sigmoid, gamma, alpha' in msg
+
+
+def test_unexpected_key_of_a_subclass_lists_parent_arguments_too():
+    from detkit.registry import ConfigArgumentError
+    cfg = head_cfg()
+    cfg['bbox_head']['num_clases'] = 3
+    with pytest.raises(ConfigArgumentError) as err:
+        MODELS.build(cfg)
+    msg = str(err.value)
+    assert 'RetinaHead (config "model.bbox_head")' in msg
+    assert 'stacked_convs' in msg and 'anchor_generator' in msg  # RetinaHead's and AnchorHead's

@@ -1,4 +1,5 @@
 """Reading an image and its boxes into the pipeline's result dict."""
+import logging
 from typing import Optional
 
 import cv2
@@ -76,7 +77,7 @@ class LoadImageFromFile(BaseTransform):
             print_log(f'Image {path} is {shape[1]}x{shape[0]} (WxH) but its '
                       f'annotation says {expected[1]}x{expected[0]}; boxes were '
                       f'clipped to the annotated size.{more}',
-                      logger='current', level='WARNING')
+                      logger='current', level=logging.WARNING)
 
 
 @TRANSFORMS.register_module()

@@ -31,6 +31,9 @@ class SingleStageDetector(BaseModel):
                  train_cfg: Optional[Dict] = None, test_cfg: Optional[Dict] = None,
                  data_preprocessor: Optional[Dict] = None,
                  init_cfg: Optional[Dict] = None) -> None:
+        if isinstance(data_preprocessor, dict):
+            # built here, not by BaseModel, so detkit's registry is used without a default scope
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None

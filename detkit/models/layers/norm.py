@@ -48,7 +48,8 @@ def build_norm_layer(cfg: Dict, num_features: int,
     cfg.setdefault('eps', 1e-5)
     if layer_type == 'GN':
         if 'num_groups' not in cfg:
-            raise KeyError('norm_cfg of type "GN" needs num_groups, e.g. dict(type="GN", num_groups=32)')
+            raise KeyError('norm_cfg of type "GN" needs num_groups, '
+                           'e.g. dict(type="GN", num_groups=32)')
         layer = nn.GroupNorm(num_channels=num_features, **cfg)
     else:
         layer = MODELS.get(layer_type)(num_features, **cfg)

@@ -39,12 +39,15 @@ def _match_weight(weight: Optional[Tensor], loss: Tensor) -> Optional[Tensor]:
 
 def _bce_with_zero_target(pred: Tensor, activated: bool) -> Tensor:
     """Elementwise BCE of ``pred`` (logits, or probabilities if ``activated``) against 0."""
-    return -torch.log1p(-pred).clamp(min=-100) if activated else F.softplus(pred)
+    if activated:
+        return -torch.log1p(-pred).clamp(min=-100)
+    # torch's BCE-with-logits formula, so that results match it bit for bit
+    return pred - F.logsigmoid(pred)
 
 
 def _bce_with_one_target(pred: Tensor, activated: bool) -> Tensor:
     """Elementwise BCE of ``pred`` (logits, or probabilities if ``activated``) against 1."""
-    return -torch.log(pred).clamp(min=-100) if activated else F.softplus(-pred)
+    return -torch.log(pred).clamp(min=-100) if activated else -F.logsigmoid(pred)
 
 
 def _focal_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor], gamma: float,
