@@ -42,7 +42,7 @@ class AspectRatioBatchSampler(BatchSampler):
         if not self._portrait:  # once: reading every data info each epoch is slow
             dataset = self.sampler.dataset
             infos = (dataset.get_data_info(i) for i in range(len(dataset)))
-            self._portrait = [info['width'] < info['height'] for info in infos]
+            self._portrait = [bool(info['width'] < info['height']) for info in infos]
         return self._portrait[idx]
 
     def __iter__(self) -> Iterator[List[int]]:

@@ -36,6 +36,8 @@ from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner import CheckpointLoader
 
 _UNSAFE_LOAD = False
+# The statistics every HistoryBuffer registers (others via register_statistics).
+_HISTORY_BUFFER_METHODS = {'min', 'max', 'current', 'mean'}
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -58,7 +60,8 @@ def _history_buffer_method(owner: type, name: str) -> Callable:
     ``getattr(HistoryBuffer, 'mean')``; a general ``getattr`` would let a
     crafted file reach any attribute, so only those lookups are allowed.
     """
-    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    allowed = _HISTORY_BUFFER_METHODS | set(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise UnsafeCheckpointError(
         f'checkpoint asks for getattr({owner!r}, {name!r}), which is not one '
@@ -103,7 +106,7 @@ def _refusal_message(filename: str) -> str:
     except Exception:  # a legacy (non-zip) file cannot be scanned
         found = []
     offending = [name for name in found if name not in allowed]
-    listed = ', '.join(offending[:5]) if offending else 'see the error below'
+    listed = ', '.join(offending[:5]) if offending else 'see below'
     return (
         f'Refusing to load checkpoint "{filename}": it contains pickled Python '
         f'objects that are not on detkit\'s allow-list ({listed}). Unpickling '

@@ -5,10 +5,10 @@ from detkit.structures import bbox_overlaps, cxcywh_to_xyxy, xyxy_to_cxcywh
 
 
 def test_iou_of_hand_computed_pairs():
-    boxes1 = torch.tensor([[0., 0., 10., 10.], [0., 0., 2., 2.]])
+    boxes1 = torch.tensor([[0., 0., 10., 10.], [4., 4., 6., 8.]])
     boxes2 = torch.tensor([[5., 5., 15., 15.], [20., 20., 30., 30.], [0., 0., 10., 10.]])
     expected = torch.tensor([[25 / 175, 0., 1.],
-                             [1 / 124, 0., 4 / 100]])
+                             [3 / 105, 0., 8 / 100]])
     assert torch.allclose(bbox_overlaps(boxes1, boxes2), expected, rtol=1e-6, atol=0)
 
 

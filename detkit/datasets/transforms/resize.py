@@ -29,7 +29,7 @@ def target_size(w: int, h: int, scale: Tuple[int, int], keep_ratio: bool) -> Tup
     if not keep_ratio:
         return int(scale[0]), int(scale[1])
     factor = min(max(scale) / max(h, w), min(scale) / min(h, w))
-    return int(w * factor + 0.5), int(h * factor + 0.5)
+    return max(1, int(w * factor + 0.5)), max(1, int(h * factor + 0.5))
 
 
 def resize_results(results: dict, new_w: int, new_h: int,
@@ -104,7 +104,7 @@ class Resize(BaseTransform):
             new_w, new_h = target_size(w, h, self.scale, self.keep_ratio)
         else:
             fx, fy = _as_pair(self.scale_factor, 'scale_factor')
-            new_w, new_h = int(w * fx + 0.5), int(h * fy + 0.5)
+            new_w, new_h = max(1, int(w * fx + 0.5)), max(1, int(h * fy + 0.5))
         return resize_results(results, new_w, new_h, self.interpolation)
 
 

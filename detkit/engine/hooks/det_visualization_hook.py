@@ -29,6 +29,22 @@ def original_image(data_sample, batch_input=None) -> np.ndarray:
     return cv2.resize(img, (int(ori_w), int(ori_h)))[..., ::-1]
 
 
+def to_original_pixels(data_sample):
+    """A copy of ``data_sample`` whose ``gt_instances`` are in original pixels.
+
+    The pipeline resized the gt boxes ``[N, 4]`` (xyxy) with the image by
+    ``scale_factor = (w_scale, h_scale)``; divide it out.
+    """
+    if 'gt_instances' not in data_sample:
+        return data_sample
+    w_scale, h_scale = data_sample.metainfo.get('scale_factor', (1.0, 1.0))
+    sample = data_sample.clone()
+    gt = sample.gt_instances.clone()
+    gt.bboxes = gt.bboxes / gt.bboxes.new_tensor([w_scale, h_scale, w_scale, h_scale])
+    sample.gt_instances = gt
+    return sample
+
+
 @HOOKS.register_module()
 class DetVisualizationHook(Hook):
     """Draw ground truth and predictions of a few images at each validation.
@@ -41,9 +57,9 @@ class DetVisualizationHook(Hook):
     is drawn into ``test_out_dir`` when it is set (``tools/test.py
     --show-dir``).
 
-    Ground-truth boxes are drawn as the data sample holds them, which is in
-    original pixels when the test pipeline loads annotations after
-    ``Resize`` (as detkit's and MMDetection's test pipelines do).
+    Pictures are in original pixels, as the predictions (``rescale=True``);
+    ground-truth boxes, which detkit's test pipelines resize with the image,
+    are mapped back by the sample's ``scale_factor``.
 
     Args:
         draw: draw during validation at all.
@@ -71,32 +87,32 @@ class DetVisualizationHook(Hook):
     def before_val_epoch(self, runner) -> None:
         self._drawn = 0
 
+    def _draw(self, runner, sample, batch_input, name: str, **kwargs) -> None:
+        runner.visualizer.add_datasample(
+            name, original_image(sample, batch_input), to_original_pixels(sample),
+            show=self.show, wait_time=self.wait_time, pred_score_thr=self.score_thr,
+            **kwargs)
+
     def after_val_iter(self, runner, batch_idx: int, data_batch: Any = None,
                        outputs: Optional[Sequence] = None) -> None:
         if not self.draw or not is_main_process() or self._drawn >= self.max_images:
             return
-        visualizer = runner.visualizer
         inputs = (data_batch or {}).get('inputs') or [None] * len(outputs)
         for sample, batch_input in zip(outputs, inputs):
             if self._drawn >= self.max_images:
                 break
-            name = osp.splitext(osp.basename(sample.metainfo.get('img_path', '')))[0]
-            visualizer.add_datasample(
-                f'val_{name or self._drawn}', original_image(sample, batch_input), sample,
-                show=self.show, wait_time=self.wait_time, pred_score_thr=self.score_thr,
-                step=runner.iter)
+            stem = osp.splitext(osp.basename(sample.metainfo.get('img_path', '')))[0]
+            self._draw(runner, sample, batch_input, f'val_{stem or self._drawn}',
+                       step=runner.iter)
             self._drawn += 1
 
     def after_test_iter(self, runner, batch_idx: int, data_batch: Any = None,
                         outputs: Optional[Sequence] = None) -> None:
-        if self.test_out_dir is None:
+        if self.test_out_dir is None and not self.show:
             return
-        visualizer = runner.visualizer
         inputs = (data_batch or {}).get('inputs') or [None] * len(outputs)
         for sample, batch_input in zip(outputs, inputs):
             basename = osp.basename(sample.metainfo.get('img_path', '')) \
                 or f'{sample.metainfo.get("img_id", batch_idx)}.jpg'
-            visualizer.add_datasample(
-                basename, original_image(sample, batch_input), sample, show=self.show,
-                wait_time=self.wait_time, pred_score_thr=self.score_thr,
-                out_file=osp.join(self.test_out_dir, basename))
+            out_file = osp.join(self.test_out_dir, basename) if self.test_out_dir else None
+            self._draw(runner, sample, batch_input, basename, out_file=out_file)

@@ -22,7 +22,7 @@ def _loss_terms(outputs: Optional[Dict[str, Any]]) -> Dict[str, float]:
     terms = {}
     for name, value in (outputs or {}).items():
         try:
-            terms[name] = float(value)
+            terms[name] = float(value.detach() if hasattr(value, 'detach') else value)
         except (TypeError, ValueError):
             continue
     return terms

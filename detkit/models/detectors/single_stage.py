@@ -43,6 +43,22 @@ class SingleStageDetector(BaseModel):
         self.bbox_head = MODELS.build(bbox_head)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        self._check_wiring()
+
+    def _check_wiring(self) -> None:
+        """Catch neck/head mismatches at build time, in words."""
+        num_outs = getattr(self.neck, 'num_outs', None)
+        generator = getattr(self.bbox_head, 'prior_generator', None)
+        if num_outs is not None and generator is not None and generator.num_levels != num_outs:
+            raise ValueError(
+                f'model.neck gives {num_outs} feature levels (num_outs) but '
+                f'model.bbox_head.anchor_generator has {generator.num_levels} strides '
+                f'{list(generator.strides)}: give one stride per neck output')
+        out_channels = getattr(self.neck, 'out_channels', None)
+        in_channels = getattr(self.bbox_head, 'in_channels', None)
+        if out_channels is not None and in_channels is not None and out_channels != in_channels:
+            raise ValueError(f'model.neck.out_channels={out_channels} but '
+                             f'model.bbox_head.in_channels={in_channels}: they must be equal')
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """``[B, 3, H, W]`` → FPN features, per level ``[B, C, H/s, W/s]``."""

@@ -13,7 +13,7 @@ def varifocal_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor] = None
                    alpha: float = 0.75, gamma: float = 2.0, iou_weighted: bool = True,
                    reduction: str = 'mean',
                    avg_factor: Optional[Union[float, Tensor]] = None) -> Tensor:
-    """``BCE(x, q) * w`` with ``w = q`` (or 1) where ``q > 0`` and ``alpha * p**gamma`` where ``q = 0``.
+    """``BCE(x, q) * w``: ``w = q`` (or 1) where ``q > 0``, ``alpha * p ** gamma`` where ``q = 0``.
 
     Positives are weighted by their target IoU-aware score ``q`` (when
     ``iou_weighted``); only negatives are down-weighted by the focal term,

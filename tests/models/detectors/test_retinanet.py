@@ -109,3 +109,48 @@ def test_r50_state_dict_matches_mmdetection_names_and_shapes(path):
     ours = {k: list(v.shape) for k, v in model.state_dict().items()}
     assert ours == expected
     assert sum(p.numel() for p in model.parameters()) == 37_968_692
+
+
+def tiny_cfg():
+    return dict(type='RetinaNet',
+                backbone=dict(type='ResNet', depth=18, base_channels=8, out_indices=(1, 2, 3)),
+                neck=dict(type='FPN', in_channels=[16, 32, 64], out_channels=16, num_outs=5,
+                          add_extra_convs='on_input'),
+                bbox_head=dict(type='RetinaHead', num_classes=3, in_channels=16,
+                               feat_channels=16, stacked_convs=1))
+
+
+def test_strides_must_match_neck_levels():
+    cfg = tiny_cfg()
+    cfg['neck']['num_outs'] = 4
+    with pytest.raises(ValueError, match='neck gives 4 feature levels .* has 5 strides'):
+        MODELS.build(cfg)
+
+
+def test_head_in_channels_must_match_neck():
+    cfg = tiny_cfg()
+    cfg['bbox_head']['in_channels'] = 32
+    with pytest.raises(ValueError, match='out_channels=16 but model.bbox_head.in_channels=32'):
+        MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('value', [3.0, '3', True])
+def test_num_classes_must_be_an_int(value):
+    cfg = tiny_cfg()
+    cfg['bbox_head']['num_classes'] = value
+    with pytest.raises(TypeError, match='num_classes must be a positive int'):
+        MODELS.build(cfg)
+
+
+def test_yaml_twin_builds_the_identical_model():
+    py_cfg, yaml_cfg = (Config.fromfile(str(ROOT / p)) for p in
+                        ('configs/retinanet_r50_fpn.py', 'configs/retinanet_r50_fpn.yaml'))
+    assert py_cfg.model.to_dict() == yaml_cfg.model.to_dict()
+    assert py_cfg.optim_wrapper.to_dict() == yaml_cfg.optim_wrapper.to_dict()
+    models = []
+    for cfg in (py_cfg, yaml_cfg):
+        cfg.model.backbone.init_cfg = None
+        torch.manual_seed(0)
+        models.append(MODELS.build(cfg.model))
+    for (name, a), (_, b) in zip(models[0].state_dict().items(), models[1].state_dict().items()):
+        assert torch.equal(a, b), name

@@ -1,0 +1,48 @@
+"""Settings shared by both sides of a benchmark, and small torch helpers."""
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager
+
+import torch
+
+DEFAULT_CONFIG = 'configs/_base_/models/retinanet_r50_fpn.py'
+
+
+@dataclass
+class BenchOptions:
+    """What to build and how to run it.
+
+    ``channels_last``, ``fuse_bn``, ``compile`` and ``amp`` are detkit's
+    optimizations; ``tv_channels_last`` gives torchvision channels_last too,
+    for a like-for-like check of that one setting.
+    """
+
+    device: str = 'cpu'
+    num_classes: int = 80
+    config: str = DEFAULT_CONFIG
+    channels_last: bool = True
+    fuse_bn: bool = True
+    compile: bool = False
+    amp: bool = False
+    tv_channels_last: bool = False
+    max_per_img: int = 100
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device)
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    """A function that waits for the device's queued work (a no-op on the CPU)."""
+    if device.type == 'cuda':
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def autocast(device: torch.device, enabled: bool) -> ContextManager:
+    """Mixed precision: float16 on CUDA, bfloat16 on the CPU; a null context when off."""
+    if not enabled:
+        return contextlib.nullcontext()
+    dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,49 @@
+"""Interleaved wall-clock timing: both frameworks, round by round, medians."""
+import gc
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import torch
+
+
+def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                     device: torch.device = torch.device('cpu')) -> Dict[str, List[float]]:
+    """Seconds per call of each function, run in turns so slow spells hit all of them.
+
+    Round ``r`` calls every function once; the order flips every round so
+    that none always runs right after another one's allocations. CUDA work
+    is synchronised before and after each call.
+
+    Args:
+        fns: ``{name: zero-argument callable}``.
+        repeats: timed rounds (the median of these is what counts).
+        warmup: untimed rounds first (allocator, oneDNN/cuDNN kernel choice, caches).
+
+    Returns:
+        ``{name: [seconds of round 0, round 1, …]}``.
+    """
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    sync()
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            gc.collect()
+            sync()
+            start = time.perf_counter()
+            fns[name]()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values: List[float]) -> float:
+    return statistics.median(values)
+
+
+def ratio_of_medians(times: Dict[str, List[float]], num: str, den: str) -> float:
+    return median(times[num]) / median(times[den])

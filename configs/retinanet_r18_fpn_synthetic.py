@@ -1,0 +1,37 @@
+# The embedded default: a half-width ResNet-18 RetinaNet trained from scratch on
+# detkit's synthetic shapes (generated on first use, no download), sized to
+# train on 2 CPU cores in about ten minutes. `bash tools/demo.sh` runs it.
+_base_ = [
+    '_base_/models/retinanet_r50_fpn.py',
+    '_base_/datasets/synthetic_detection.py',
+    '_base_/schedules/schedule_1x.py',
+    '_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(
+        depth=18,
+        base_channels=32,          # half width: C3..C5 have 64, 128, 256 channels
+        out_indices=(1, 2, 3),
+        frozen_stages=-1,          # from scratch: train every stage ...
+        norm_eval=False,           # ... and let BN learn its statistics
+        init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256], out_channels=64, start_level=0),
+    bbox_head=dict(
+        num_classes=5,
+        in_channels=64,
+        feat_channels=64,
+        stacked_convs=2,
+        # objects are 8-200 px on 256-px images: anchors of 16-400 px (base 2 x stride)
+        anchor_generator=dict(octave_base_scale=2)))
+
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=4)
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+    clip_grad=dict(max_norm=10, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=200),
+    dict(type='MultiStepLR', by_epoch=True, begin=0, end=max_epochs, milestones=[8, 11],
+         gamma=0.1),
+]
+default_hooks = dict(logger=dict(interval=25), checkpoint=dict(interval=4, max_keep_ckpts=2))
