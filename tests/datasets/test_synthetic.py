@@ -117,3 +117,26 @@ def test_render_scene_is_deterministic():
     a_img, a_objs = synthetic.render_scene(np.random.default_rng([5, 0, 7]))
     b_img, b_objs = synthetic.render_scene(np.random.default_rng([5, 0, 7]))
     assert (a_img == b_img).all() and a_objs == b_objs
+
+
+def test_ground_truth_through_the_pipeline_scores_full_map_with_the_coco_metric(small_set):
+    """Pipeline metadata maps boxes back to original pixels; the metric finds ann_file."""
+    import torch
+
+    from detkit.evaluation import CocoMetric
+
+    ds = SyntheticCocoDataset(data_root=small_set['root'], test_mode=True,
+                              pipeline=[dict(type='LoadImageFromFile'),
+                                        dict(type='LoadAnnotations'),
+                                        dict(type='Resize', scale=(333, 250)),
+                                        dict(type='PackDetInputs')])
+    metric = CocoMetric()  # ann_file=None: metainfo['ann_file']
+    metric.dataset_meta = ds.metainfo
+    for i in range(len(ds)):
+        sample = ds[i]['data_samples']
+        gt = sample.gt_instances
+        sample.pred_instances = gt.new(bboxes=gt.bboxes / torch.tensor(sample.scale_factor * 2),
+                                       scores=torch.ones(len(gt)), labels=gt.labels)
+        metric.process({}, [sample.to_dict()])
+    result = metric.evaluate(len(ds))
+    assert result['coco/bbox_mAP'] == 1.0

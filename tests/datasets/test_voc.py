@@ -78,7 +78,8 @@ def test_size_read_from_the_image_when_the_xml_lacks_it(tmp_path):
 
 
 def test_unknown_names_and_bad_boxes_counted(tmp_path, log_messages):
-    root = make_voc(tmp_path, {'a': (40, 30, [obj('cat', (5, 5, 10, 10)), obj('unicorn', (1, 1, 5, 5)),
+    root = make_voc(tmp_path, {'a': (40, 30, [obj('cat', (5, 5, 10, 10)),
+                                              obj('unicorn', (1, 1, 5, 5)),
                                               obj('cat', (10, 10, 9, 20))])})
     ds = build(root)
     assert len(ds.get_data_info(0)['instances']) == 1

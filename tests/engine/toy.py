@@ -1,4 +1,5 @@
 """A toy model, dataset and metric for running mmengine's Runner in tests."""
+import itertools
 import math
 
 import numpy as np
@@ -8,6 +9,9 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import Dataset
+
+
+_RUN_IDS = itertools.count()
 
 
 class ToyModel(BaseModel):
@@ -56,7 +60,7 @@ class ToyMetric(BaseMetric):
 
 
 def toy_runner(work_dir, max_epochs=2, model=None, resume=False, load_from=None,
-               default_hooks=None, optim_wrapper=None, name='toy'):
+               default_hooks=None, optim_wrapper=None):
     """An mmengine Runner over the toy pieces with detkit's default hooks."""
     hooks = dict(
         checkpoint=dict(type='CheckpointHook', interval=1, save_best='toy/score', rule='less'),
@@ -70,8 +74,9 @@ def toy_runner(work_dir, max_epochs=2, model=None, resume=False, load_from=None,
     val_loader = dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler', shuffle=False),
                       batch_size=4, num_workers=0)
     return Runner(
-        model=model or ToyModel(), work_dir=str(work_dir), experiment_name=name,
-        train_dataloader=loader, val_dataloader=val_loader, val_evaluator=ToyMetric(),
+        model=model or ToyModel(), work_dir=str(work_dir),
+        experiment_name=f'toy_{next(_RUN_IDS)}',  # one logger/visualizer per runner
+        train_dataloader=loader, val_dataloader=val_loader, val_evaluator=[ToyMetric()],
         val_cfg=dict(), train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
         optim_wrapper=optim_wrapper or dict(
             type='GuardedOptimWrapper',

@@ -92,7 +92,8 @@ class ResNet(BaseModule):
             self.add_module(f'layer{i + 1}', layer)
             self.res_layers.append(f'layer{i + 1}')
             self.stage_channels.append(inplanes)
-        self._freeze_stages()
+        # frozen stages and norm_eval hold from construction on, not only after .train()
+        self.train(self.training)
 
     def _check_args(self, depth, num_stages, strides, dilations, out_indices, style,
                     deep_stem, frozen_stages) -> None:
