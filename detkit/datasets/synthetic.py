@@ -13,7 +13,6 @@ may occlude each other up to half. Some images hold a crowd of tiny discs
 annotated as one ``iscrowd=1`` region.
 """
 import colorsys
-import logging
 import json
 import os
 import shutil

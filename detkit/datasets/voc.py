@@ -4,7 +4,7 @@ import json
 import os
 import xml.etree.ElementTree as ET
 from collections import Counter
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from PIL import Image
 
@@ -122,7 +122,7 @@ class VOCDataset(BaseDetDataset):
         with Image.open(img_path) as img:
             return img.size
 
-    def _write_coco_gt(self, data_list: List[dict], classes: tuple) -> Optional[str]:
+    def _write_coco_gt(self, data_list: List[dict], classes: tuple) -> str:
         """Write the ground truth as COCO JSON in the cache; return its path."""
         images, annotations = [], []
         for info in data_list:

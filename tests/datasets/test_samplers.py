@@ -4,7 +4,7 @@ import torch
 from mmengine.dataset import DefaultSampler, InfiniteSampler, pseudo_collate
 from torch.utils.data import DataLoader
 
-from detkit.datasets import AspectRatioBatchSampler, CocoDataset
+from detkit.datasets import AspectRatioBatchSampler
 from detkit.registry import DATA_SAMPLERS
 
 

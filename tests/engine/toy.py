@@ -69,12 +69,15 @@ def toy_runner(work_dir, max_epochs=2, model=None, resume=False, load_from=None,
         epoch_seed=dict(type='EpochSeedHook'),
         logger=dict(type='LoggerHook', interval=1))
     hooks.update(default_hooks or {})
+    if model is None:
+        torch.manual_seed(0)  # the Runner seeds after the model exists
+        model = ToyModel()
     loader = dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler', shuffle=True),
                   batch_size=2, num_workers=0)
     val_loader = dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler', shuffle=False),
                       batch_size=4, num_workers=0)
     return Runner(
-        model=model or ToyModel(), work_dir=str(work_dir),
+        model=model, work_dir=str(work_dir),
         experiment_name=f'toy_{next(_RUN_IDS)}',  # one logger/visualizer per runner
         train_dataloader=loader, val_dataloader=val_loader, val_evaluator=[ToyMetric()],
         val_cfg=dict(), train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
