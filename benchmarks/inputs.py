@@ -75,6 +75,7 @@ def make_head_outputs(batch_size: int, height: int, width: int, num_classes: int
 
 
 def flat_head_outputs(maps: List[Tensor], channels: int) -> Tensor:
-    """detkit's per-level maps → torchvision's ``[B, Σ H*W*A, C]`` (same anchor order)."""
+    """Per-level ``[B, A*C, H, W]`` → ``[B, Σ H*W*A, C]``: what torchvision's head does
+    after its last convs (a permuting copy per level, then a concatenation)."""
     return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, channels) for m in maps],
                      dim=1)

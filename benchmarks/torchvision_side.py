@@ -105,18 +105,18 @@ class TorchvisionSide:
 
     def loss_part(self, batch: Batch, cls_maps: List[Tensor],
                   reg_maps: List[Tensor]) -> Callable[[], None]:
-        """Anchors, matching, focal + L1 loss and their backward from fixed head outputs."""
-        head_outputs = dict(
-            cls_logits=flat_head_outputs(cls_maps, self.num_classes).to(self.device),
-            bbox_regression=flat_head_outputs(reg_maps, 4).to(self.device))
-        for t in head_outputs.values():
-            t.requires_grad_()
+        """From the last convs' outputs: torchvision's flattening (the tail of its head's
+        forward), anchors, matching, focal + L1 loss, and their backward."""
+        cls = [c.to(self.device).requires_grad_() for c in cls_maps]
+        reg = [r.to(self.device).requires_grad_() for r in reg_maps]
         targets = self._targets(batch)
         image_list, feats = self._shapes(batch)
 
         def step() -> None:
-            for t in head_outputs.values():
+            for t in cls + reg:
                 t.grad = None
+            head_outputs = dict(cls_logits=flat_head_outputs(cls, self.num_classes),
+                                bbox_regression=flat_head_outputs(reg, 4))
             anchors = self.model.anchor_generator(image_list, feats)
             losses = self.model.compute_loss(targets, head_outputs, anchors)
             sum(losses.values()).backward()
@@ -124,17 +124,18 @@ class TorchvisionSide:
 
     def postprocess(self, batch: Batch, cls_maps: List[Tensor],
                     reg_maps: List[Tensor]) -> Callable[[], None]:
-        """The inference tail of ``RetinaNet.forward`` from fixed head outputs."""
+        """The inference tail of ``RetinaNet.forward`` from the last convs' outputs."""
         model = self.model
-        head_outputs = dict(
-            cls_logits=flat_head_outputs(cls_maps, self.num_classes).to(self.device),
-            bbox_regression=flat_head_outputs(reg_maps, 4).to(self.device))
+        cls = [c.to(self.device) for c in cls_maps]
+        reg = [r.to(self.device) for r in reg_maps]
         image_list, feats = self._shapes(batch)
         per_level = [fh * fw * model.anchor_generator.num_anchors_per_location()[0]
                      for fh, fw in level_sizes(*batch.size)]
 
         def step() -> List[dict]:
             with torch.inference_mode():
+                head_outputs = dict(cls_logits=flat_head_outputs(cls, self.num_classes),
+                                    bbox_regression=flat_head_outputs(reg, 4))
                 anchors = model.anchor_generator(image_list, feats)
                 split = {k: list(v.split(per_level, dim=1)) for k, v in head_outputs.items()}
                 split_anchors = [list(a.split(per_level)) for a in anchors]

@@ -5,11 +5,13 @@ Prints the COCO metrics (and a per-class table with
 predictions, ``--show-dir`` pictures of them. See docs/testing.md.
 """
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
 from mmengine.config import ConfigDict
 
+from detkit.engine import find_latest_complete_checkpoint
 from detkit.engine.runner_utils import (add_common_args, build_runner, load_config,
                                         run_tool, set_checkpoint_strict, setup_common)
 
@@ -17,7 +19,8 @@ from detkit.engine.runner_utils import (add_common_args, build_runner, load_conf
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (evaluate) a detector.')
     parser.add_argument('config', help='config file the checkpoint was trained with')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or a work dir: its newest '
+                        'complete checkpoint')
     parser.add_argument('--out', help='save predictions to a .pkl or a .json (COCO results)')
     parser.add_argument('--show-dir', help='draw ground truth and predictions of every '
                         'image into this folder')
@@ -26,6 +29,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='lowest score drawn by --show-dir / --show (default 0.3)')
     add_common_args(parser)
     return parser.parse_args(argv)
+
+
+def resolve_checkpoint(path: str) -> str:
+    """``path`` itself, or the newest complete checkpoint when it is a folder."""
+    if not os.path.isdir(path):
+        return path
+    found = find_latest_complete_checkpoint(path)
+    if found is None:
+        raise FileNotFoundError(f'no complete epoch_*.pth / iter_*.pth checkpoint in {path}')
+    return found
 
 
 def setup_outputs(cfg, args: argparse.Namespace) -> None:
@@ -47,7 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     setup_common(cfg, args)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = resolve_checkpoint(args.checkpoint)
     cfg.resume = False
     set_checkpoint_strict(cfg, True)
     setup_outputs(cfg, args)

@@ -57,6 +57,7 @@ def setup_resume(cfg, resume: Optional[str]) -> None:
 
 def setup_randomness(cfg, seed: Optional[int], deterministic: bool) -> None:
     randomness = dict(cfg.get('randomness') or {})
+    randomness.setdefault('seed', None)  # None: mmengine draws one and stores it
     if seed is not None:
         randomness['seed'] = seed
     if deterministic:

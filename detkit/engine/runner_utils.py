@@ -15,6 +15,7 @@ from typing import Callable, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -96,13 +97,13 @@ def enable_amp(cfg: Config, dtype: str = 'float16') -> None:
     """Mixed precision: CUDA ``GuardedAmpOptimWrapper(dtype)``; CPU bf16 autocast."""
     wrapper = cfg.optim_wrapper
     if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'GuardedOptimWrapper'):
-        logging.getLogger(__name__).info('optim_wrapper.type %s kept for --amp', wrapper.type)
+        print_log(f'--amp: keeping optim_wrapper.type={wrapper.type}', logger='current')
         return
     if torch.cuda.is_available():
         wrapper.update(type='GuardedAmpOptimWrapper', dtype=dtype, loss_scale='dynamic')
     else:
         if dtype != 'bfloat16':
-            logging.getLogger(__name__).info('--amp on the CPU uses bfloat16')
+            print_log('--amp on the CPU uses bfloat16 autocast', logger='current')
         wrapper.update(type='CPUAmpOptimWrapper', dtype='bfloat16')
 
 

@@ -10,6 +10,7 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+from mmengine.fileio import get_local_path
 from pycocotools.coco import COCO
 
 
@@ -30,12 +31,16 @@ def prediction_record(data_sample: Dict[str, Any]) -> Dict[str, Any]:
         labels=pred['labels'].detach().cpu().numpy().astype(np.int64).reshape(-1))
 
 
-def load_coco(ann_file: str) -> COCO:
-    """pycocotools' ``COCO(ann_file)`` without its progress prints."""
-    if not os.path.isfile(ann_file):
+def load_coco(ann_file: str, backend_args: Optional[dict] = None) -> COCO:
+    """pycocotools' ``COCO(ann_file)`` without its progress prints.
+
+    ``backend_args``: mmengine file-backend arguments for a remote ``ann_file``.
+    """
+    if '://' not in ann_file and not os.path.isfile(ann_file):
         raise FileNotFoundError(f'COCO annotation file for evaluation not found: {ann_file}')
-    with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(ann_file)
+    with get_local_path(ann_file, backend_args=backend_args) as local_path, \
+            contextlib.redirect_stdout(io.StringIO()):
+        return COCO(local_path)
 
 
 def category_ids(coco: COCO, classes: Sequence[str],

@@ -64,6 +64,7 @@ class CocoMetric(BaseMetric):
         format_only: only write the results JSON (e.g. for test-dev), no
             evaluation; needs ``outfile_prefix``.
         outfile_prefix: write ``<outfile_prefix>.bbox.json`` (COCO results).
+        backend_args: mmengine file-backend arguments to read ``ann_file``.
         collect_device / prefix: see :class:`mmengine.evaluator.BaseMetric`.
     """
 
@@ -72,7 +73,8 @@ class CocoMetric(BaseMetric):
     def __init__(self, ann_file: Optional[str] = None, metric: str = 'bbox',
                  classwise: bool = False, proposal_nums: Sequence[int] = (100, 300, 1000),
                  format_only: bool = False, outfile_prefix: Optional[str] = None,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
+                 backend_args: Optional[dict] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         metrics = [metric] if isinstance(metric, str) else list(metric)
         if metrics != ['bbox']:
@@ -87,6 +89,7 @@ class CocoMetric(BaseMetric):
         self.proposal_nums = list(proposal_nums)
         self.format_only = format_only
         self.outfile_prefix = outfile_prefix
+        self.backend_args = backend_args
         self._coco: Optional[COCO] = None
         self._coco_file: Optional[str] = None
 
@@ -100,7 +103,8 @@ class CocoMetric(BaseMetric):
                              'val_evaluator / test_evaluator, or use a dataset whose '
                              "metainfo has 'ann_file' (detkit's CocoDataset does).")
         if self._coco is None or self._coco_file != ann_file:
-            self._coco, self._coco_file = load_coco(ann_file), ann_file
+            self._coco = load_coco(ann_file, self.backend_args)
+            self._coco_file = ann_file
         return self._coco
 
     def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str, float]:

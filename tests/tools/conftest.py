@@ -85,3 +85,16 @@ def hook_config(tmp_path_factory):
         return path
 
     return write
+
+
+RECORD = dict(type='RecordParamsHook')
+
+
+@pytest.fixture(scope='session')
+def straight(tmp_path_factory, run_tool, tiny, hook_config):
+    """Three epochs (24 iterations) of the shrunk demo, seeded and deterministic."""
+    work_dir = tmp_path_factory.mktemp('straight')
+    proc = run_tool('train.py', hook_config(RECORD), '--work-dir', work_dir, '--seed', 0,
+                    '--deterministic', *tiny(max_epochs=3))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work_dir

@@ -1,5 +1,6 @@
 """Hooks that configs in these tests name through ``custom_imports``."""
 import os
+import time
 
 import torch
 import torch.distributed as torch_dist
@@ -31,11 +32,13 @@ class RecordParamsHook(Hook):
 
 @HOOKS.register_module()
 class FailOnRankHook(Hook):
-    """Raise on ``rank`` before training iteration ``at`` (1-based)."""
+    """On ``rank``, before training iteration ``at`` (1-based): raise, or hang."""
 
-    def __init__(self, rank=1, at=2):
-        self.rank, self.at = rank, at
+    def __init__(self, rank=1, at=2, hang=False):
+        self.rank, self.at, self.hang = rank, at, hang
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if _rank() == self.rank and runner.iter + 1 == self.at:
-            raise RuntimeError(f'deliberate failure on rank {self.rank}')
+            if self.hang:
+                time.sleep(600)
+            raise ValueError(f'deliberate failure on rank {self.rank}')

@@ -1,17 +1,14 @@
 import json
 import pickle
 
-from .test_train import straight  # noqa: F401  (the trained checkpoint)
-
 KEYS = ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'coco/bbox_mAP_s',
         'coco/bbox_mAP_m', 'coco/bbox_mAP_l', 'coco/bbox_AR@100', 'coco/bbox_AR@300',
         'coco/bbox_AR@1000', 'coco/bbox_AR_s@1000', 'coco/bbox_AR_m@1000',
         'coco/bbox_AR_l@1000']
 
 
-def test_test_tool_evaluates_a_trained_checkpoint(straight, tmp_path, run_tool, tiny,  # noqa
-                                                  hook_config):
-    proc = run_tool('test.py', straight / 'with_hooks.py', straight / 'epoch_3.pth',
+def test_test_tool_evaluates_a_trained_checkpoint(straight, tmp_path, run_tool, tiny):
+    proc = run_tool('test.py', straight / 'with_hooks.py', straight,  # newest checkpoint
                     '--work-dir', tmp_path, '--out', tmp_path / 'res.pkl',
                     '--show-dir', tmp_path / 'show', *tiny(),
                     'test_evaluator.classwise=True',
@@ -27,8 +24,7 @@ def test_test_tool_evaluates_a_trained_checkpoint(straight, tmp_path, run_tool, 
     assert len(results) == 8 and len(list((tmp_path / 'show').iterdir())) == 8
 
 
-def test_mismatched_checkpoint_is_refused_with_the_keys(straight, tmp_path, run_tool,  # noqa
-                                                        tiny):
+def test_mismatched_checkpoint_is_refused_with_the_keys(straight, tmp_path, run_tool, tiny):
     proc = run_tool('test.py', straight / 'with_hooks.py', straight / 'epoch_3.pth',
                     '--work-dir', tmp_path, *tiny(), 'model.bbox_head.num_classes=3')
     assert proc.returncode == 1

@@ -48,19 +48,43 @@ def pad_ignored_boxes(instances: Optional[Sequence], num_imgs: int, device: torc
 
 
 def flatten_levels(maps: List[Tensor], channels: int) -> Tensor:
-    """``[B, A*C, H, W]`` per level → ``[B, Σ H*W*A, C]``, order (level, y, x, anchor)."""
-    flat = [m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, channels) for m in maps]
-    return flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)
+    """``[B, A*C, H, W]`` per level → ``[B, Σ H*W*A, C]``, order (level, y, x, anchor).
+
+    One copy in all: each level becomes a ``[B, H*W, A*C]`` view (no copy,
+    whatever the memory format) and the concatenation writes them out once.
+    """
+    num_imgs = maps[0].shape[0]
+    if len(maps) == 1:
+        return maps[0].permute(0, 2, 3, 1).reshape(num_imgs, -1, channels)
+    flat = torch.cat([m.permute(0, 2, 3, 1).flatten(1, 2) for m in maps], dim=1)
+    return flat.view(num_imgs, -1, channels)
+
+
+#: on the CPU, at most about this many boxes go into one NMS call (see batched_class_nms)
+CPU_NMS_CHUNK = 512
+
+
+def _offset_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float) -> Tensor:
+    """One NMS call for all groups, kept apart by float64 coordinate offsets."""
+    boxes64 = boxes.double()
+    offsets = groups.double() * (boxes64.max() + 1)
+    return nms(boxes64 + offsets[:, None], scores.double(), iou_threshold)
 
 
 def batched_class_nms(boxes: Tensor, scores: Tensor, groups: Tensor,
                       iou_threshold: float) -> Tensor:
-    """NMS within each group (image × class) in one call.
+    """NMS within each group (image × class).
 
     Groups are separated by offsetting their boxes by ``group * (max + 1)``,
     as mmcv's and torchvision's ``batched_nms`` do; the offsets are applied in
     float64 so that IoUs of small boxes far out stay exact even with many
     groups (float32 loses ~0.06 px at an offset of 10^6).
+
+    On CUDA (or for few boxes) that is one NMS call. The CPU kernel compares
+    each kept box with every later box, whatever its group, so one call
+    costs O(T²); there the boxes are sorted by group and cut, at group
+    boundaries, into chunks of about :data:`CPU_NMS_CHUNK` boxes, one call
+    each — the same boxes are kept.
 
     Args:
         boxes: ``[T, 4]`` xyxy.
@@ -73,9 +97,18 @@ def batched_class_nms(boxes: Tensor, scores: Tensor, groups: Tensor,
     """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    boxes64 = boxes.double()
-    offsets = groups.double() * (boxes64.max() + 1)
-    return nms(boxes64 + offsets[:, None], scores.double(), iou_threshold)
+    if boxes.is_cuda or len(boxes) <= CPU_NMS_CHUNK:
+        return _offset_nms(boxes, scores, groups, iou_threshold)
+    order = torch.argsort(groups, stable=True)
+    sizes = torch.unique_consecutive(groups[order], return_counts=True)[1]
+    # a group goes to the chunk in which it starts
+    chunk_of_group = torch.div(sizes.cumsum(0) - sizes, CPU_NMS_CHUNK, rounding_mode='floor')
+    chunk_sizes = torch.zeros(int(chunk_of_group[-1]) + 1, dtype=sizes.dtype)
+    chunk_sizes.index_add_(0, chunk_of_group, sizes)
+    kept = [idx[_offset_nms(boxes[idx], scores[idx], groups[idx], iou_threshold)]
+            for idx in order.split(chunk_sizes[chunk_sizes > 0].tolist())]
+    kept = torch.cat(kept)
+    return kept[torch.sort(scores[kept], descending=True, stable=True).indices]
 
 
 def keep_top_per_image(kept: Tensor, img_idx: Tensor, max_per_img: int) -> Tensor:

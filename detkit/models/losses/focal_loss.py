@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from detkit.registry import MODELS
+from .fused_focal_loss import fused_path_applies, fused_sigmoid_focal_loss
 from .utils import WeightedLoss, weight_reduce_loss
 
 
@@ -94,6 +95,10 @@ def sigmoid_focal_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor] = 
     Returns:
         ``[N, K]`` for 'none', else a scalar.
     """
+    if fused_path_applies(pred, target, weight, reduction):
+        # the common case (labels, reduced): same numbers, a fraction of the time
+        return fused_sigmoid_focal_loss(pred, target, weight, gamma, alpha, reduction,
+                                        avg_factor)
     return _focal_loss(pred, target, weight, gamma, alpha, reduction, avg_factor, False)
 
 
