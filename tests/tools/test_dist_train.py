@@ -27,7 +27,7 @@ def test_two_gloo_ranks_train_the_same_parameters(tmp_path, tiny, hook_config):
     assert rank0['calls'] == rank1['calls'] == 4  # 16 images / (2 ranks x batch 2)
     for name, value in rank0['params'].items():
         assert torch.equal(value, rank1['params'][name]), name
-    assert [p.name for p in tmp_path.glob('*.pth')] == ['epoch_1.pth']
+    assert [p.name for p in tmp_path.glob('epoch_*.pth')] == ['epoch_1.pth']
     assert 'COCO results of 8 images' in proc.stdout + proc.stderr  # each val image once
 
 

@@ -30,8 +30,9 @@ def test_custom_hook_from_config_is_called(straight):
 
 def test_resolved_config_and_checkpoints_are_in_the_work_dir(straight):
     assert (straight / 'with_hooks.py').is_file()
-    # the demo keeps the last two checkpoints
-    assert sorted(p.name for p in straight.glob('*.pth')) == ['epoch_2.pth', 'epoch_3.pth']
+    # the demo keeps the last two checkpoints, and the best one
+    assert sorted(p.name for p in straight.glob('*.pth')) == [
+        'best_coco_bbox_mAP_epoch_3.pth', 'epoch_2.pth', 'epoch_3.pth']
     assert not list(straight.glob('.*.tmp'))
 
 
@@ -49,9 +50,10 @@ def test_resume_continues_exactly(straight, tmp_path, run_tool, tiny, hook_confi
     assert a['meta']['iter'] == b['meta']['iter'] == 24
     for name, value in a['state_dict'].items():
         assert torch.equal(value, b['state_dict'][name]), name
-    for index, state in a['optimizer']['state'].items():
-        assert torch.equal(state['momentum_buffer'],
-                           b['optimizer']['state'][index]['momentum_buffer'])
+    for index, state in a['optimizer']['state'].items():  # momentum / Adam moments
+        for key, value in state.items():
+            assert torch.equal(torch.as_tensor(value),
+                               torch.as_tensor(b['optimizer']['state'][index][key])), key
     assert a['param_schedulers'] == b['param_schedulers']
 
 

@@ -8,8 +8,9 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detkit.registry import MODELS, TASK_UTILS
-from .dense_utils import (batched_class_nms, flatten_levels, keep_top_per_image,
-                          pad_boxes_and_labels, pad_ignored_boxes)
+from .dense_utils import (batched_class_nms, flatten_levels, gather_anchors,
+                          keep_top_per_image, pad_boxes_and_labels, pad_ignored_boxes,
+                          topk_per_image)
 
 
 class AnchorHead(BaseModule):
@@ -188,14 +189,11 @@ class AnchorHead(BaseModule):
                                   dtype=bbox_preds[0].dtype, device=device)
         scores, labels, boxes = [], [], []
         for cls_score, bbox_pred, level_anchors in zip(cls_scores, bbox_preds, anchors):
-            level_scores = flatten_levels([cls_score], num_classes).reshape(num_imgs, -1).sigmoid()
-            k = level_scores.shape[1] if nms_pre <= 0 else min(nms_pre, level_scores.shape[1])
-            top_scores, top_idx = level_scores.topk(k, dim=1, sorted=False)
-            anchor_idx = torch.div(top_idx, num_classes, rounding_mode='floor')
-            deltas = flatten_levels([bbox_pred], 4).gather(
-                1, anchor_idx.unsqueeze(-1).expand(-1, -1, 4))
-            scores.append(top_scores)
-            labels.append(top_idx % num_classes)
+            # the sigmoid is monotonic: rank logits, and squash only the k kept
+            top_logits, anchor_idx, top_labels = topk_per_image(cls_score, num_classes, nms_pre)
+            deltas = gather_anchors(bbox_pred, anchor_idx, 4)
+            scores.append(top_logits.sigmoid())
+            labels.append(top_labels)
             boxes.append(self.bbox_coder.decode(level_anchors[anchor_idx], deltas,
                                                 max_shape=img_shapes))
         scores, labels, boxes = torch.cat(scores, 1), torch.cat(labels, 1), torch.cat(boxes, 1)

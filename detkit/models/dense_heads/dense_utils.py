@@ -60,6 +60,61 @@ def flatten_levels(maps: List[Tensor], channels: int) -> Tensor:
     return flat.view(num_imgs, -1, channels)
 
 
+def _is_channels_last(maps: Tensor) -> bool:
+    return maps.is_contiguous(memory_format=torch.channels_last)
+
+
+def topk_per_image(cls_score: Tensor, num_classes: int, k: int
+                   ) -> Tuple[Tensor, Tensor, Tensor]:
+    """The ``k`` largest logits of each image of one level, without reordering the map.
+
+    The map is searched in its memory order (a view of NCHW or channels-last
+    storage, no copy), and the positions are turned into anchor indices in
+    ``(y, x, anchor)`` order and class labels. The same entries as a top-k
+    over the flattened ``[B, H*W*A*K]`` scores, up to the order of ties.
+
+    Args:
+        cls_score: ``[B, A*K, H, W]`` logits.
+        num_classes: ``K``.
+        k: entries per image (``<= 0`` or more than there are: all).
+
+    Returns:
+        ``logits [B, k]``, ``anchor_idx [B, k]``, ``labels [B, k]``, unsorted.
+    """
+    num_imgs, channels, height, width = cls_score.shape
+    if _is_channels_last(cls_score):
+        flat = cls_score.permute(0, 2, 3, 1).reshape(num_imgs, -1)  # (y, x, a, k)
+    else:
+        flat = cls_score.reshape(num_imgs, -1)  # (a, k, y, x)
+    k = flat.shape[1] if k <= 0 else min(k, flat.shape[1])
+    logits, idx = flat.topk(k, dim=1, sorted=False)
+    if _is_channels_last(cls_score):
+        return logits, torch.div(idx, num_classes, rounding_mode='floor'), idx % num_classes
+    pixel = idx % (height * width)
+    channel = torch.div(idx, height * width, rounding_mode='floor')
+    anchor = pixel * (channels // num_classes) + torch.div(channel, num_classes,
+                                                           rounding_mode='floor')
+    return logits, anchor, channel % num_classes
+
+
+def gather_anchors(maps: Tensor, anchor_idx: Tensor, channels: int) -> Tensor:
+    """The ``channels`` values of the anchors ``anchor_idx [B, k]`` of a ``[B, A*C, H, W]`` map.
+
+    Reads the map in place (NCHW or channels-last), so only ``[B, k, C]``
+    values are copied. Anchor ``i`` is location ``i // A``, base anchor ``i % A``.
+    """
+    num_imgs, total, height, width = maps.shape
+    num_base = total // channels
+    pixel = torch.div(anchor_idx, num_base, rounding_mode='floor').unsqueeze(-1)
+    channel = (anchor_idx % num_base).unsqueeze(-1) * channels + torch.arange(
+        channels, device=maps.device)
+    img = torch.arange(num_imgs, device=maps.device).view(-1, 1, 1)
+    if _is_channels_last(maps):
+        return maps.permute(0, 2, 3, 1).reshape(num_imgs, height * width, total)[
+            img, pixel, channel]
+    return maps.reshape(num_imgs, total, height * width)[img, channel, pixel]
+
+
 #: on the CPU, at most about this many boxes go into one NMS call (see batched_class_nms)
 CPU_NMS_CHUNK = 512
 
