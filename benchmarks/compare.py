@@ -12,6 +12,8 @@ from .timing import median, time_interleaved
 from .torchvision_side import TorchvisionSide
 
 MEASURES = ('train_step', 'infer_b1', 'infer_b8', 'loss_part', 'postprocess', 'peak_mem_train')
+#: what ``measures`` may name: the above, with any ``infer_b<N>``
+MEASURE_KINDS = ('train_step', 'infer', 'loss_part', 'postprocess', 'peak_mem_train')
 #: the ratio detkit / torchvision each measure should reach (issue 5)
 TARGETS = dict(train_step=0.85, infer_b1=0.9, infer_b8=0.9, loss_part=0.3, postprocess=0.5,
                peak_mem_train=1.0)
@@ -28,7 +30,7 @@ class CompareConfig:
     infer_batches: Tuple[int, ...] = (1, 8)
     repeats: int = 5
     warmup: int = 1
-    measures: Sequence[str] = MEASURES
+    measures: Sequence[str] = MEASURE_KINDS
     threads: int = 0
 
 
@@ -56,7 +58,7 @@ def run_compare(opts: BenchOptions, cfg: CompareConfig,
         timed('train_step', det.train_step(train), tv.train_step(train))
     for b in cfg.infer_batches:
         name = f'infer_b{b}'
-        if name in cfg.measures:
+        if 'infer' in cfg.measures or name in cfg.measures:
             batch = make_batch(b, h, w, cfg.boxes, opts.num_classes, seed=1)
             timed(name, det.infer(batch), tv.infer(batch))
     if 'loss_part' in cfg.measures or 'postprocess' in cfg.measures:
@@ -71,6 +73,8 @@ def run_compare(opts: BenchOptions, cfg: CompareConfig,
                for name in ('detkit', 'torchvision')}
         results['peak_mem_train'] = dict(detkit=mem['detkit'], torchvision=mem['torchvision'],
                                          ratio=mem['detkit'] / mem['torchvision'])
+    for name, entry in results.items():
+        entry.update(unit=UNITS.get(name, 's'), target=TARGETS.get(name))
     return results
 
 

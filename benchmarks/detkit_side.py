@@ -1,9 +1,11 @@
 """detkit's RetinaNet, built from its config, with one timed closure per measure."""
 import copy
+import logging
 from typing import Callable, List
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -22,7 +24,13 @@ def build_detkit(opts: BenchOptions) -> torch.nn.Module:
     cfg.bbox_head.num_classes = opts.num_classes
     cfg.test_cfg.max_per_img = opts.max_per_img
     model = MODELS.build(cfg)
-    model.init_weights()
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
     return model.to(opts.torch_device)
 
 
@@ -37,12 +45,25 @@ class DetkitSide:
         self.model = build_detkit(opts)
         if opts.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.infer_model = copy.deepcopy(self.model).eval()
-        if opts.fuse_bn:
-            fuse_conv_bn(self.infer_model)
-        if opts.compile:
+        self._infer_model = None
+        if opts.compile:  # copy before compiling: compiled modules do not deep-copy
+            self._infer_model = self._make_infer_model()
             self._compile(self.model)
-            self._compile(self.infer_model)
+            self._compile(self._infer_model)
+
+    def _make_infer_model(self) -> torch.nn.Module:
+        model = copy.deepcopy(self.model).eval()
+        if self.opts.fuse_bn:
+            fuse_conv_bn(model)
+        return model
+
+    @property
+    def infer_model(self) -> torch.nn.Module:
+        """A copy of the model for inference (BN folded with ``fuse_bn``), made on first use
+        so that a training-only run does not hold two models."""
+        if self._infer_model is None:
+            self._infer_model = self._make_infer_model()
+        return self._infer_model
 
     @staticmethod
     def _compile(model: torch.nn.Module) -> None:
@@ -103,11 +124,16 @@ class DetkitSide:
         return [dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0),
                      pad_shape=pad, batch_input_shape=pad) for _ in range(len(batch))]
 
+    def _native(self, maps: List[Tensor]) -> List[Tensor]:
+        """Fixed head outputs on the device, in the memory format this model's convs give."""
+        fmt = torch.channels_last if self.opts.channels_last else torch.contiguous_format
+        return [m.to(self.device).contiguous(memory_format=fmt) for m in maps]
+
     def loss_part(self, batch: Batch, cls_maps: List[Tensor],
                   reg_maps: List[Tensor]) -> Callable[[], None]:
         """Anchors, assignment, focal + L1 loss and their backward from fixed head outputs."""
-        cls = [c.to(self.device).requires_grad_() for c in cls_maps]
-        reg = [r.to(self.device).requires_grad_() for r in reg_maps]
+        cls = [c.requires_grad_() for c in self._native(cls_maps)]
+        reg = [r.requires_grad_() for r in self._native(reg_maps)]
         gts = [InstanceData(bboxes=b.to(self.device), labels=lb.to(self.device))
                for b, lb in zip(batch.boxes, batch.labels)]
         metas = self._metas(batch)
@@ -122,8 +148,7 @@ class DetkitSide:
     def postprocess(self, batch: Batch, cls_maps: List[Tensor],
                     reg_maps: List[Tensor]) -> Callable[[], None]:
         """Top-k, decode, NMS and rescale from fixed head outputs."""
-        cls = [c.to(self.device) for c in cls_maps]
-        reg = [r.to(self.device) for r in reg_maps]
+        cls, reg = self._native(cls_maps), self._native(reg_maps)
         metas = self._metas(batch)
 
         def step() -> List[InstanceData]:

@@ -103,12 +103,17 @@ class TorchvisionSide:
                  for fh, fw in level_sizes(h, w)]
         return image_list, feats
 
+    def _native(self, maps: List[Tensor]) -> List[Tensor]:
+        """Fixed head outputs on the device, in the memory format this model's convs give."""
+        fmt = torch.channels_last if self.opts.tv_channels_last else torch.contiguous_format
+        return [m.to(self.device).contiguous(memory_format=fmt) for m in maps]
+
     def loss_part(self, batch: Batch, cls_maps: List[Tensor],
                   reg_maps: List[Tensor]) -> Callable[[], None]:
         """From the last convs' outputs: torchvision's flattening (the tail of its head's
         forward), anchors, matching, focal + L1 loss, and their backward."""
-        cls = [c.to(self.device).requires_grad_() for c in cls_maps]
-        reg = [r.to(self.device).requires_grad_() for r in reg_maps]
+        cls = [c.requires_grad_() for c in self._native(cls_maps)]
+        reg = [r.requires_grad_() for r in self._native(reg_maps)]
         targets = self._targets(batch)
         image_list, feats = self._shapes(batch)
 
@@ -126,8 +131,7 @@ class TorchvisionSide:
                     reg_maps: List[Tensor]) -> Callable[[], None]:
         """The inference tail of ``RetinaNet.forward`` from the last convs' outputs."""
         model = self.model
-        cls = [c.to(self.device) for c in cls_maps]
-        reg = [r.to(self.device) for r in reg_maps]
+        cls, reg = self._native(cls_maps), self._native(reg_maps)
         image_list, feats = self._shapes(batch)
         per_level = [fh * fw * model.anchor_generator.num_anchors_per_location()[0]
                      for fh, fw in level_sizes(*batch.size)]

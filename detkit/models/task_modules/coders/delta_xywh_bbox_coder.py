@@ -22,14 +22,16 @@ class DeltaXYWHBBoxCoder:
         clip_border: clip decoded boxes to ``max_shape`` when one is given.
         add_ctr_clamp: clamp the decoded centre shift to ``±ctr_clamp`` pixels
             (and ``dw``, ``dh`` only from above).
-        ctr_clamp: the centre-shift bound in pixels.
+        ctr_clamp: the centre-shift bound in pixels; ``None`` leaves the centre
+            free, so that only ``dw``, ``dh`` are clamped from above (torchvision's
+            ``BoxCoder``).
     """
 
     encode_size = 4
 
     def __init__(self, target_means: Sequence[float] = (0., 0., 0., 0.),
                  target_stds: Sequence[float] = (1., 1., 1., 1.), clip_border: bool = True,
-                 add_ctr_clamp: bool = False, ctr_clamp: float = 32) -> None:
+                 add_ctr_clamp: bool = False, ctr_clamp: Optional[float] = 32) -> None:
         if len(target_means) != 4 or len(target_stds) != 4:
             raise ValueError(f'DeltaXYWHBBoxCoder needs 4 target_means and 4 target_stds, '
                              f'got {list(target_means)!r} and {list(target_stds)!r}')
@@ -74,7 +76,8 @@ class DeltaXYWHBBoxCoder:
         dxy_wh = pwh * dxy
         max_ratio = abs(math.log(wh_ratio_clip))
         if self.add_ctr_clamp:
-            dxy_wh = dxy_wh.clamp(min=-self.ctr_clamp, max=self.ctr_clamp)
+            if self.ctr_clamp is not None:
+                dxy_wh = dxy_wh.clamp(min=-self.ctr_clamp, max=self.ctr_clamp)
             dwh = dwh.clamp(max=max_ratio)
         else:
             dwh = dwh.clamp(min=-max_ratio, max=max_ratio)

@@ -42,6 +42,12 @@ class AnchorGenerator:
         scale_major: order base anchors ratio-major (scale inner) when True.
         centers: per level ``(x, y)`` centre of the base anchors.
         center_offset: centre at ``center_offset * base_size`` when no ``centers``.
+        sizes: per level, anchor sizes in pixels (``w = size / sqrt(ratio)``,
+            ``h = size * sqrt(ratio)``), the same number on every level, as
+            torchvision's ``AnchorGenerator(sizes)``; replaces ``scales`` /
+            ``octave_base_scale`` (the sizes need not be scales of one base).
+        round_base_anchors: round the base anchors' corners, relative to their
+            centre, to whole pixels, as torchvision does.
     """
 
     #: how many featmap-size combinations :meth:`grid_priors` keeps
@@ -53,7 +59,9 @@ class AnchorGenerator:
                  octave_base_scale: Optional[float] = None,
                  scales_per_octave: Optional[int] = None,
                  centers: Optional[Sequence[Tuple[float, float]]] = None,
-                 center_offset: float = 0.) -> None:
+                 center_offset: float = 0.,
+                 sizes: Optional[Sequence[Sequence[float]]] = None,
+                 round_base_anchors: bool = False) -> None:
         if len(strides) == 0:
             raise ValueError('AnchorGenerator needs at least one stride, got strides=[]')
         if len(ratios) == 0 or any(r <= 0 for r in ratios):
@@ -66,7 +74,11 @@ class AnchorGenerator:
             raise ValueError(f'AnchorGenerator needs one base size per stride: got '
                              f'{len(base_sizes)} base_sizes for {len(strides)} strides')
         self.base_sizes = list(base_sizes)
-        self.scales = self._make_scales(scales, octave_base_scale, scales_per_octave)
+        self.sizes = self._check_sizes(sizes, len(strides),
+                                       (scales, octave_base_scale, scales_per_octave))
+        self.scales = (self._make_scales(scales, octave_base_scale, scales_per_octave)
+                       if sizes is None else None)
+        self.round_base_anchors = round_base_anchors
         self.ratios = torch.tensor(ratios, dtype=torch.float32)
         if not 0 <= center_offset <= 1:
             raise ValueError(f'AnchorGenerator center_offset must be in [0, 1], '
@@ -82,9 +94,26 @@ class AnchorGenerator:
         self.center_offset = center_offset
         self.scale_major = scale_major
         self.base_anchors = [
-            self._single_level_base_anchors(size, None if centers is None else centers[i])
+            self._single_level_base_anchors(size, None if centers is None else centers[i],
+                                            None if sizes is None else self.sizes[i])
             for i, size in enumerate(self.base_sizes)]
         self._grid_cache: 'OrderedDict[tuple, List[Tensor]]' = OrderedDict()
+
+    @staticmethod
+    def _check_sizes(sizes, num_levels: int, scale_args: tuple) -> Optional[List[List[float]]]:
+        if sizes is None:
+            return None
+        if any(arg is not None for arg in scale_args):
+            raise ValueError('AnchorGenerator takes either sizes (pixels, per level) or '
+                             'scales / octave_base_scale / scales_per_octave, not both')
+        if len(sizes) != num_levels:
+            raise ValueError(f'AnchorGenerator needs one list of sizes per stride: got '
+                             f'{len(sizes)} for {num_levels} strides')
+        counts = {len(level) for level in sizes}
+        if len(counts) != 1 or 0 in counts or any(s <= 0 for level in sizes for s in level):
+            raise ValueError(f'AnchorGenerator sizes must give every level the same number of '
+                             f'positive sizes, got {[list(level) for level in sizes]!r}')
+        return [[float(s) for s in level] for level in sizes]
 
     @staticmethod
     def _make_scales(scales, octave_base_scale, scales_per_octave) -> Tensor:
@@ -110,7 +139,8 @@ class AnchorGenerator:
         return torch.tensor(scales, dtype=torch.float32)
 
     def _single_level_base_anchors(self, base_size: float,
-                                   center: Optional[Tuple[float, float]]) -> Tensor:
+                                   center: Optional[Tuple[float, float]],
+                                   sizes: Optional[List[float]] = None) -> Tensor:
         """``[A, 4]`` xyxy base anchors of one level, float32 on the CPU."""
         if center is None:
             cx, cy = self.center_offset * base_size, self.center_offset * base_size
@@ -118,13 +148,19 @@ class AnchorGenerator:
             cx, cy = center
         h_ratios = torch.sqrt(self.ratios)
         w_ratios = 1 / h_ratios
+        scales = self.scales
+        if sizes is not None:  # pixels: a base of 1 is exact, so these are torchvision's values
+            scales, base_size = torch.tensor(sizes, dtype=torch.float32), 1.0
         # the float32 operation order matches MMDetection's, so anchors agree bit for bit
         if self.scale_major:
-            ws = (base_size * w_ratios[:, None] * self.scales[None, :]).reshape(-1)
-            hs = (base_size * h_ratios[:, None] * self.scales[None, :]).reshape(-1)
+            ws = (base_size * w_ratios[:, None] * scales[None, :]).reshape(-1)
+            hs = (base_size * h_ratios[:, None] * scales[None, :]).reshape(-1)
         else:
-            ws = (base_size * self.scales[:, None] * w_ratios[None, :]).reshape(-1)
-            hs = (base_size * self.scales[:, None] * h_ratios[None, :]).reshape(-1)
+            ws = (base_size * scales[:, None] * w_ratios[None, :]).reshape(-1)
+            hs = (base_size * scales[:, None] * h_ratios[None, :]).reshape(-1)
+        if self.round_base_anchors:
+            corners = (torch.stack([-ws, -hs, ws, hs], dim=-1) / 2).round()
+            return corners + torch.tensor([cx, cy, cx, cy], dtype=torch.float32)
         return torch.stack([cx - 0.5 * ws, cy - 0.5 * hs, cx + 0.5 * ws, cy + 0.5 * hs], dim=-1)
 
     @property
@@ -211,7 +247,9 @@ class AnchorGenerator:
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(strides={self.strides}, ratios={self.ratios.tolist()}, '
-                f'scales={self.scales.tolist()}, base_sizes={self.base_sizes}, '
+                f'scales={None if self.scales is None else self.scales.tolist()}, '
+                f'sizes={self.sizes}, base_sizes={self.base_sizes}, '
                 f'scale_major={self.scale_major}, centers={self.centers}, '
-                f'center_offset={self.center_offset})')
+                f'center_offset={self.center_offset}, '
+                f'round_base_anchors={self.round_base_anchors})')
 
