@@ -32,6 +32,7 @@ class CompareConfig:
     warmup: int = 1
     measures: Sequence[str] = MEASURE_KINDS
     threads: int = 0
+    mem_steps: int = 2
 
 
 def _entry(times: Dict[str, List[float]]) -> Dict[str, float]:
@@ -69,6 +70,7 @@ def run_compare(opts: BenchOptions, cfg: CompareConfig,
             timed('postprocess', det.postprocess(train, cls, reg), tv.postprocess(train, cls, reg))
     if 'peak_mem_train' in cfg.measures:
         mem = {name: measure_in_subprocess(name, opts, cfg.size, cfg.batch, cfg.boxes,
+                                           steps=cfg.mem_steps,
                                            threads=cfg.threads or torch.get_num_threads())
                for name in ('detkit', 'torchvision')}
         results['peak_mem_train'] = dict(detkit=mem['detkit'], torchvision=mem['torchvision'],

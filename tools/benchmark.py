@@ -46,6 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--num-classes', type=int, default=80)
     parser.add_argument('--repeats', type=int, default=5, help='timed rounds (median)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed rounds first')
+    parser.add_argument('--mem-steps', type=int, default=2,
+                        help='training steps run for the peak-memory measure')
     parser.add_argument('--measures', nargs='+', choices=MEASURE_KINDS,
                         default=list(MEASURE_KINDS),
                         help='what to time (infer: one measure per --infer-batches)')
@@ -114,7 +116,7 @@ def main(argv=None) -> dict:
     cfg = CompareConfig(size=tuple(args.size), batch=args.batch, boxes=args.boxes,
                         infer_batches=tuple(args.infer_batches), repeats=args.repeats,
                         warmup=args.warmup, measures=tuple(args.measures),
-                        threads=args.threads)
+                        threads=args.threads, mem_steps=args.mem_steps)
     meta = dict(mode=args.mode, machine=machine(), options=asdict(opts), sizes=asdict(cfg))
     start = time.perf_counter()
     if args.mode == 'compare':

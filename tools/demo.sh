@@ -8,4 +8,4 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 CONFIG=configs/retinanet_r18_fpn_synthetic.py
 WORK_DIR=${WORK_DIR:-work_dirs/retinanet_r18_fpn_synthetic}
 .venv/bin/python tools/train.py "$CONFIG" --work-dir "$WORK_DIR" "$@"
-.venv/bin/python tools/test.py "$CONFIG" "$WORK_DIR/latest.pth" --work-dir "$WORK_DIR"
+.venv/bin/python tools/test.py "$CONFIG" "$WORK_DIR" --work-dir "$WORK_DIR"

@@ -104,11 +104,11 @@ def convert_torchvision_retinanet(state: Dict[str, torch.Tensor]
             unknown.append(key)
             continue
         out[new] = value
-        if new.endswith('.running_var') and new[:-3] + 'num_batches_tracked' not in state:
-            out[new[:-len('running_var')] + 'num_batches_tracked'] = torch.tensor(0)
     if unknown:
         raise ValueError(f'{len(unknown)} keys of the torchvision state dict have no detkit '
                          f'name: {", ".join(unknown[:5])}')
+    for key in [k for k in out if k.endswith('.running_var')]:
+        out.setdefault(key[:-len('running_var')] + 'num_batches_tracked', torch.tensor(0))
     num_anchors = out['bbox_head.retina_reg.weight'].shape[0] // 4
     return out, out['bbox_head.retina_cls.weight'].shape[0] // num_anchors
 

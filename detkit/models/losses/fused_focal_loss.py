@@ -31,7 +31,7 @@ _EPS = torch.finfo(torch.float32).eps
 def _positive_terms(x: Tensor, gamma: float, alpha: float):
     """Loss and gradient of the elements whose target is 1, from their logits ``x [P]``."""
     p = x.sigmoid()
-    q = 1 - p
+    q = (-x).sigmoid()  # 1 - p, exact also where p rounds to 1
     t = F.softplus(-x)
     qg = q.pow(gamma)
     return alpha * qg * t, -alpha * qg * (gamma * p * t + q)

@@ -1,0 +1,49 @@
+"""The copy-free level helpers and the chunked CPU NMS agree with the plain formulas."""
+import pytest
+import torch
+
+from detkit.models.dense_heads import dense_utils as du
+
+
+def _plain_flatten(maps, channels):
+    return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, channels) for m in maps], 1)
+
+
+@pytest.mark.parametrize('fmt', [torch.contiguous_format, torch.channels_last])
+def test_flatten_levels_matches_permute_reshape_cat(fmt):
+    maps = [torch.randn(2, 3 * 5, h, w).contiguous(memory_format=fmt)
+            for h, w in ((6, 5), (3, 3), (1, 2))]
+    assert torch.equal(du.flatten_levels(maps, 5), _plain_flatten(maps, 5))
+    assert torch.equal(du.flatten_levels(maps[:1], 5), _plain_flatten(maps[:1], 5))
+
+
+@pytest.mark.parametrize('fmt', [torch.contiguous_format, torch.channels_last])
+def test_topk_per_image_finds_the_flattened_topk(fmt):
+    num_classes, num_base = 4, 3
+    cls = torch.randn(2, num_base * num_classes, 5, 7).contiguous(memory_format=fmt)
+    flat = _plain_flatten([cls], num_classes).reshape(2, -1)
+    logits, anchors, labels = du.topk_per_image(cls, num_classes, 20)
+    expected = flat.topk(20, dim=1).values
+    assert torch.equal(logits.sort(dim=1).values, expected.sort(dim=1).values)
+    # each returned (anchor, label) points at its logit in the flattened order
+    assert torch.equal(flat.gather(1, anchors * num_classes + labels), logits)
+
+
+@pytest.mark.parametrize('fmt', [torch.contiguous_format, torch.channels_last])
+def test_gather_anchors_reads_the_anchor_channels(fmt):
+    reg = torch.randn(2, 3 * 4, 4, 6).contiguous(memory_format=fmt)
+    anchors = torch.randint(0, 4 * 6 * 3, (2, 9))
+    expected = _plain_flatten([reg], 4).gather(1, anchors[..., None].expand(-1, -1, 4))
+    assert torch.equal(du.gather_anchors(reg, anchors, 4), expected)
+
+
+def test_chunked_cpu_nms_keeps_what_one_offset_call_keeps():
+    gen = torch.Generator().manual_seed(0)
+    num = 4 * du.CPU_NMS_CHUNK
+    xy = torch.rand(num, 2, generator=gen) * 200
+    boxes = torch.cat([xy, xy + 5 + torch.rand(num, 2, generator=gen) * 40], 1)
+    scores = torch.rand(num, generator=gen)
+    groups = torch.randint(0, 37, (num,), generator=gen)
+    expected = du._offset_nms(boxes, scores, groups, 0.5)
+    kept = du.batched_class_nms(boxes, scores, groups, 0.5)
+    assert torch.equal(kept, expected)

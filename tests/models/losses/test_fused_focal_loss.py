@@ -1,0 +1,70 @@
+"""The fused focal loss gives the generic path's loss and gradient (it replaces it silently)."""
+import pytest
+import torch
+
+from detkit.models.losses import focal_loss as fl
+from detkit.models.losses.fused_focal_loss import fused_path_applies, fused_sigmoid_focal_loss
+
+
+def _generic(pred, labels, weight, gamma, alpha, reduction, avg_factor):
+    return fl._focal_loss(pred, labels, weight, gamma, alpha, reduction, avg_factor, False)
+
+
+def _inputs(n=300, k=7, dtype=torch.float32, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    pred = torch.randn(n, k, generator=gen, dtype=dtype) * 4 - 2
+    pred[0, :] = torch.tensor([-100., -30., 0., 15., 30., 90., 100.], dtype=dtype)[:k]
+    labels = torch.randint(0, k + 1, (n,), generator=gen)
+    labels[0] = 3  # a positive among the extreme logits
+    weight = (torch.rand(n, generator=gen) > 0.1).to(dtype)
+    return pred, labels, weight
+
+
+@pytest.mark.parametrize('gamma', [0.0, 1.5, 2.0])
+@pytest.mark.parametrize('use_weight', [True, False])
+@pytest.mark.parametrize('reduction,avg_factor', [('mean', 37.0), ('mean', None), ('sum', None)])
+def test_same_loss_and_gradient_as_the_generic_path(gamma, use_weight, reduction, avg_factor):
+    pred, labels, weight = _inputs()
+    weight = weight if use_weight else None
+    ref_pred = pred.clone().requires_grad_()
+    ref = _generic(ref_pred, labels, weight, gamma, 0.25, reduction, avg_factor)
+    ref.backward()
+    new_pred = pred.clone().requires_grad_()
+    new = fused_sigmoid_focal_loss(new_pred, labels, weight, gamma, 0.25, reduction, avg_factor)
+    new.backward()
+    torch.testing.assert_close(new, ref, rtol=1e-6, atol=0)
+    torch.testing.assert_close(new_pred.grad, ref_pred.grad, rtol=1e-5, atol=1e-9)
+
+
+def test_analytic_gradient_passes_gradcheck():
+    pred, labels, weight = _inputs(n=20, k=4, dtype=torch.float64)
+    pred = (pred.clamp(-8, 8)).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda p: fused_sigmoid_focal_loss(p, labels, weight, 2.0, 0.25, 'mean', 5.0), (pred,))
+
+
+def test_second_backward_with_retained_graph_gives_the_same_gradient():
+    pred, labels, weight = _inputs()
+    pred.requires_grad_()
+    loss = fused_sigmoid_focal_loss(pred, labels, weight, avg_factor=10.0)
+    loss.backward(retain_graph=True)
+    first = pred.grad.clone()
+    pred.grad = None
+    loss.backward()
+    assert torch.equal(pred.grad, first)
+
+
+def test_sigmoid_focal_loss_takes_the_fused_path_only_where_it_applies():
+    pred, labels, weight = _inputs(n=10, k=3)
+    assert fused_path_applies(pred, labels, weight, 'mean')
+    assert not fused_path_applies(pred, labels, weight, 'none')
+    assert not fused_path_applies(pred, torch.rand(10, 3), weight, 'mean')  # soft targets
+    assert not fused_path_applies(pred.half(), labels, weight, 'mean')
+    assert not fused_path_applies(pred, labels, torch.rand(10, 3), 'mean')  # per-element weight
+    assert fl.sigmoid_focal_loss(pred, labels, weight, reduction='none').shape == (10, 3)
+
+
+def test_sum_with_avg_factor_is_refused():
+    pred, labels, _ = _inputs(n=5, k=2)
+    with pytest.raises(ValueError, match='avg_factor can not be used with reduction="sum"'):
+        fused_sigmoid_focal_loss(pred, labels, reduction='sum', avg_factor=2.0)
