@@ -19,6 +19,7 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from detkit.utils import check_num_classes, load_config  # noqa: F401  (tools import it here)
 from .checkpoint import set_unsafe_load
 from .dist import (describe_collective_failure, init_cpu_distributed,
                    install_termination_message, is_collective_failure, set_timeout)
@@ -48,16 +49,6 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help=argparse.SUPPRESS)
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read ``path`` (.py/.yaml/.json with ``_base_``) and apply overrides."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
-
-
 def setup_common(cfg: Config, args: argparse.Namespace) -> None:
     """Apply ``--work-dir``, ``--launcher`` and ``--unsafe-load`` to ``cfg``."""
     if args.work_dir is not None:
@@ -65,6 +56,7 @@ def setup_common(cfg: Config, args: argparse.Namespace) -> None:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     set_unsafe_load(args.unsafe_load)
+    check_num_classes(cfg)
     setup_launcher(cfg, args.launcher)
 
 

@@ -114,7 +114,7 @@ def test_converted_model_reproduces_torchvision(torchvision_model, converted):
 
     cls_flat = flatten_levels(list(cls_scores), NUM_CLASSES)
     reg_flat = flatten_levels(list(bbox_preds), 4)
-    assert cls_flat.shape == captured['cls_logits'].shape == (2, 27621, NUM_CLASSES)
+    assert cls_flat.shape == captured['cls_logits'].shape == (2, 18414, NUM_CLASSES)
     torch.testing.assert_close(cls_flat, captured['cls_logits'], rtol=0, atol=1e-5)
     torch.testing.assert_close(reg_flat, captured['bbox_regression'], rtol=0, atol=1e-5)
 
@@ -191,7 +191,8 @@ def tiny_checkpoint(tmp_path_factory):
     model = MODELS.build(cfg.model)
     path = tmp_path_factory.mktemp('ckpt') / 'epoch_1.pth'
     torch.save({'state_dict': {f'module.{k}': v for k, v in model.state_dict().items()},
-                'optimizer': {'state': {0: {'momentum_buffer': torch.ones(3)}},
+                'optimizer': {'state': {i: {'momentum_buffer': p.detach().clone()}
+                                        for i, p in enumerate(model.parameters())},
                               'param_groups': [{'lr': 0.01}]},
                 'param_schedulers': [{'last_epoch': 1}],
                 'meta': {'dataset_meta': {'classes': ('a', 'b', 'c', 'd', 'e')},
@@ -232,7 +233,7 @@ def test_publish_model_strips_training_state_and_names_the_hash(tiny_checkpoint,
     assert str(published) in proc.stdout
     out = torch.load(published, weights_only=True)
     assert set(out) == {'state_dict', 'meta'} and 'epoch' in out['meta']
-    assert published.stat().st_size < tiny_checkpoint.stat().st_size
+    assert published.stat().st_size < 0.6 * tiny_checkpoint.stat().st_size  # no momenta
 
 
 def test_publish_model_refuses_a_pickle_with_code(tmp_path, run_tool):

@@ -33,7 +33,10 @@ def test_same_loss_and_gradient_as_the_generic_path(gamma, use_weight, reduction
     new = fused_sigmoid_focal_loss(new_pred, labels, weight, gamma, 0.25, reduction, avg_factor)
     new.backward()
     torch.testing.assert_close(new, ref, rtol=1e-6, atol=0)
-    torch.testing.assert_close(new_pred.grad, ref_pred.grad, rtol=1e-5, atol=1e-9)
+    # float32 rounding of O(1) terms; with gamma=0 autograd forms p as 1 - (1 - p) and is
+    # the less exact of the two for small p
+    torch.testing.assert_close(new_pred.grad, ref_pred.grad, rtol=1e-5,
+                               atol=torch.finfo(torch.float32).eps)
 
 
 def test_analytic_gradient_passes_gradcheck():
