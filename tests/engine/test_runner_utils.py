@@ -53,11 +53,6 @@ def test_auto_scale_lr_and_strict_checkpoints():
     assert cfg.default_hooks.checkpoint_match == dict(type='CheckpointMatchHook', strict=True)
 
 
-def test_missing_config_is_named():
-    with pytest.raises(FileNotFoundError, match='nope.py'):
-        load_config('configs/nope.py')
-
-
 def test_pytorch_launcher_outside_torchrun_says_how(monkeypatch):
     monkeypatch.delenv('LOCAL_RANK', raising=False)
     cfg = load_config(DEMO)
