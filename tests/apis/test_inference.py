@@ -49,12 +49,19 @@ def test_paths_and_arrays_give_the_same_detections(model, image_dir):
     paths = [str(image_dir / name) for name in ('a.jpg', 'b.jpg', 'c.png')]
     arrays = [cv2.imread(p) for p in paths]
     from_paths = inference_detector(model, paths)
-    from_arrays = inference_detector(model, arrays, batch_size=2)
+    from_arrays = inference_detector(model, arrays)
     assert [r.img_path for r in from_paths] == paths
     for a, b in zip(from_paths, from_arrays):
         assert a.ori_shape == b.ori_shape
-        torch.testing.assert_close(a.pred_instances.bboxes, b.pred_instances.bboxes,
-                                   rtol=0, atol=1e-3)
+        torch.testing.assert_close(a.pred_instances.bboxes, b.pred_instances.bboxes)
+
+
+def test_batches_keep_the_order_of_the_images(model, image_dir):
+    paths = [str(image_dir / name) for name in ('a.jpg', 'b.jpg', 'c.png')]
+    results = inference_detector(model, paths, batch_size=2)
+    assert [r.img_path for r in results] == paths
+    assert [r.ori_shape for r in results] == [(96, 128), (128, 96), (160, 160)]
+    assert [r.img_id for r in results] == [0, 1, 2]
 
 
 def test_a_grey_array_is_accepted(model):
