@@ -148,9 +148,10 @@ class DetInferencer:
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         records = [dict(record, vis=osp.join('vis', name))
                    for record, name in zip(predictions, names)]
-        with open(path, 'w') as f:
-            json.dump(dict(classes=list(self.dataset_meta['classes']), images=records), f,
-                      indent=1)
+        with open(path, 'w') as f:  # one line per image: readable and diffable
+            f.write('{"classes": ' + json.dumps(list(self.dataset_meta['classes']))
+                    + ',\n "images": [\n  '
+                    + ',\n  '.join(json.dumps(r) for r in records) + '\n]}\n')
         print_log(f'Detections of {len(records)} images written to {path}', logger='current')
 
 

@@ -63,3 +63,12 @@ def run_script():
                               env=env, capture_output=True, text=True, timeout=timeout)
 
     return run
+
+
+def load_tool(script: str):
+    """The module of a tool script (``tools/infer.py``), imported in this process."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(Path(script).stem, REPO / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

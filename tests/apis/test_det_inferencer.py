@@ -7,7 +7,7 @@ import pytest
 
 from detkit.apis import DetInferencer
 from detkit.apis.det_inferencer import list_images
-from .conftest import CLASSES, DEMO
+from .conftest import CLASSES, DEMO, load_tool
 
 
 @pytest.fixture(scope='module')
@@ -77,12 +77,18 @@ def test_infer_tool_writes_pictures_and_json(image_dir, demo_weights, tmp_path, 
     (['x.jpg', '--config', 'configs/nope.py'], 'error: config file not found: configs/nope.py'),
     (['x.jpg', '--config', DEMO, '--score-thr', '2'], '--score-thr must be in [0, 1], got 2.0'),
 ])
-def test_infer_tool_errors_name_the_culprit(args, message, run_script):
-    proc = run_script('tools/infer.py', *args)
-    assert proc.returncode != 0
-    assert message in proc.stderr and 'Traceback' not in proc.stderr
+def test_infer_tool_errors_name_the_culprit(args, message, capsys):
+    infer = load_tool('tools/infer.py')
+    try:
+        code = infer.run_tool(infer.main, [str(a) for a in args])
+    except SystemExit as exit:                    # argparse's errors
+        code = exit.code
+    assert code != 0
+    stderr = capsys.readouterr().err
+    assert message in stderr and 'Traceback' not in stderr
 
 
-def test_infer_tool_help(run_script):
-    proc = run_script('tools/infer.py', '--help')
-    assert proc.returncode == 0 and '--score-thr' in proc.stdout
+def test_infer_tool_help(capsys):
+    with pytest.raises(SystemExit) as exit:
+        load_tool('tools/infer.py').parse_args(['--help'])
+    assert exit.value.code == 0 and '--score-thr' in capsys.readouterr().out

@@ -3,6 +3,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 from torchvision.ops import nms
 
 
@@ -64,8 +65,29 @@ def _is_channels_last(maps: Tensor) -> bool:
     return maps.is_contiguous(memory_format=torch.channels_last)
 
 
-def topk_per_image(cls_score: Tensor, num_classes: int, k: int
-                   ) -> Tuple[Tensor, Tensor, Tensor]:
+def _topk_above(flat: Tensor, k: int, min_logit: float) -> Tuple[Tensor, Tensor]:
+    """Per row, the ``k`` largest entries among those above ``min_logit`` (CPU).
+
+    The survivors are gathered first and padded with ``-inf``; the top-k then
+    runs on them only. Rows with fewer survivors are filled up with ``-inf``
+    entries; the result has ``min(k, most survivors in a row)`` columns.
+    """
+    num_imgs, per_img = flat.shape
+    pos = (flat > min_logit).view(-1).nonzero().squeeze(1)
+    counts = torch.bincount(torch.div(pos, per_img, rounding_mode='floor'),
+                            minlength=num_imgs).tolist()
+    logits = pad_sequence(flat.reshape(-1)[pos].split(counts), batch_first=True,
+                          padding_value=float('-inf'))
+    pos = pad_sequence(pos.split(counts), batch_first=True, padding_value=0)
+    if logits.shape[1] < num_imgs * 0 + 1:  # no survivors anywhere
+        return logits, pos
+    logits, col = logits.topk(min(k, logits.shape[1]), dim=1, sorted=False)
+    row_start = torch.arange(num_imgs, device=flat.device).unsqueeze(1) * per_img
+    return logits, pos.gather(1, col) - row_start
+
+
+def topk_per_image(cls_score: Tensor, num_classes: int, k: int,
+                   min_logit: float = float('-inf')) -> Tuple[Tensor, Tensor, Tensor]:
     """The ``k`` largest logits of each image of one level, without reordering the map.
 
     The map is searched in its memory order (a view of NCHW or channels-last
@@ -73,22 +95,32 @@ def topk_per_image(cls_score: Tensor, num_classes: int, k: int
     ``(y, x, anchor)`` order and class labels. The same entries as a top-k
     over the flattened ``[B, H*W*A*K]`` scores, up to the order of ties.
 
+    On the CPU, entries not above ``min_logit`` (those the caller's score
+    threshold drops anyway) are left out before the top-k, which then sorts
+    far fewer values; the entries kept above ``min_logit`` are the same.
+
     Args:
         cls_score: ``[B, A*K, H, W]`` logits.
         num_classes: ``K``.
         k: entries per image (``<= 0`` or more than there are: all).
+        min_logit: entries at or below it may be left out.
 
     Returns:
-        ``logits [B, k]``, ``anchor_idx [B, k]``, ``labels [B, k]``, unsorted.
+        ``logits [B, k']``, ``anchor_idx [B, k']``, ``labels [B, k']``, unsorted,
+        ``k' <= k``; padding entries (CPU, rows with fewer survivors) have logit ``-inf``.
     """
     num_imgs, channels, height, width = cls_score.shape
-    if _is_channels_last(cls_score):
+    channels_last = _is_channels_last(cls_score)
+    if channels_last:
         flat = cls_score.permute(0, 2, 3, 1).reshape(num_imgs, -1)  # (y, x, a, k)
     else:
         flat = cls_score.reshape(num_imgs, -1)  # (a, k, y, x)
     k = flat.shape[1] if k <= 0 else min(k, flat.shape[1])
-    logits, idx = flat.topk(k, dim=1, sorted=False)
-    if _is_channels_last(cls_score):
+    if flat.is_cuda or min_logit == float('-inf'):
+        logits, idx = flat.topk(k, dim=1, sorted=False)
+    else:
+        logits, idx = _topk_above(flat, k, min_logit)
+    if channels_last:
         return logits, torch.div(idx, num_classes, rounding_mode='floor'), idx % num_classes
     pixel = idx % (height * width)
     channel = torch.div(idx, height * width, rounding_mode='floor')
