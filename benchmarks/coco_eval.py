@@ -1,4 +1,4 @@
-"""COCO evaluation speed: ``CocoMetric`` as it is vs the fast path of ``detkit.evaluation.fast_eval``.
+"""COCO evaluation speed: ``CocoMetric`` as it is vs ``detkit.evaluation.fast_eval``.
 
 A synthetic ground truth in the embedded dataset's COCO format (images with
 ``width``/``height``/``file_name``, boxes ``xywh`` with ``area`` and

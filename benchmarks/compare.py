@@ -32,7 +32,8 @@ class CompareConfig:
     warmup: int = 1
     measures: Sequence[str] = MEASURE_KINDS
     threads: int = 0
-    mem_steps: int = 2
+    mem_steps: int = 1
+    clock: str = 'wall'
 
 
 def _entry(times: Dict[str, List[float]]) -> Dict[str, float]:
@@ -52,7 +53,7 @@ def run_compare(opts: BenchOptions, cfg: CompareConfig,
 
     def timed(name: str, det_fn, tv_fn) -> None:
         times = time_interleaved(dict(detkit=det_fn, torchvision=tv_fn), cfg.repeats,
-                                 cfg.warmup, device)
+                                 cfg.warmup, device, cfg.clock)
         results[name] = _entry(times)
 
     if 'train_step' in cfg.measures:

@@ -8,7 +8,8 @@ CPU the peak is the process's peak RSS (``VmHWM``) minus its RSS after
 imports, before the model is built — both sides import both libraries, so
 that baseline is the same; on CUDA it is ``torch.cuda.max_memory_allocated``.
 A fresh process per framework is needed because the peak RSS of a process
-only ever grows.
+only ever grows; both run with ``MALLOC_MMAP_THRESHOLD_=65536`` so that freed
+tensors leave the RSS at once.
 """
 import argparse
 import json
@@ -63,8 +64,10 @@ def measure_in_subprocess(framework: str, opts, size, batch: int, boxes: int,
            '--size', str(size[0]), str(size[1]), '--batch', str(batch), '--boxes', str(boxes),
            '--steps', str(steps), '--threads', str(threads),
            '--options', json.dumps(asdict(opts))]
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=ROOT))
+    # glibc then serves every block over 64 KiB with mmap and unmaps it when freed, so
+    # the peak RSS follows the tensors alive (otherwise it drifts by ±5 % with heap reuse)
+    env = dict(os.environ, PYTHONPATH=ROOT, MALLOC_MMAP_THRESHOLD_='65536')
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])['peak_mib']
 
 

@@ -1,20 +1,22 @@
 """Settings shared by both sides of a benchmark, and small torch helpers."""
 import contextlib
-from dataclasses import dataclass, field
-from typing import Callable, ContextManager
+import os
+from dataclasses import dataclass
+from typing import ContextManager
 
 import torch
 
-DEFAULT_CONFIG = 'configs/_base_/models/retinanet_r50_fpn.py'
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              'configs', '_base_', 'models', 'retinanet_r50_fpn.py')
 
 
 @dataclass
 class BenchOptions:
     """What to build and how to run it.
 
-    ``channels_last``, ``fuse_bn``, ``compile`` and ``amp`` are detkit's
-    optimizations; ``tv_channels_last`` gives torchvision channels_last too,
-    for a like-for-like check of that one setting.
+    ``channels_last``, ``fuse_bn`` and ``compile`` are detkit's
+    optimizations; ``amp`` applies to both sides; ``tv_channels_last`` gives
+    torchvision channels_last too, for a like-for-like check of that setting.
     """
 
     device: str = 'cpu'
@@ -26,18 +28,10 @@ class BenchOptions:
     amp: bool = False
     tv_channels_last: bool = False
     max_per_img: int = 100
-    extra: dict = field(default_factory=dict)
 
     @property
     def torch_device(self) -> torch.device:
         return torch.device(self.device)
-
-
-def synchronizer(device: torch.device) -> Callable[[], None]:
-    """A function that waits for the device's queued work (a no-op on the CPU)."""
-    if device.type == 'cuda':
-        return torch.cuda.synchronize
-    return lambda: None
 
 
 def autocast(device: torch.device, enabled: bool) -> ContextManager:

@@ -7,8 +7,12 @@ from typing import Callable, Dict, List
 import torch
 
 
+CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
+
+
 def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                     device: torch.device = torch.device('cpu')) -> Dict[str, List[float]]:
+                     device: torch.device = torch.device('cpu'),
+                     clock: str = 'wall') -> Dict[str, List[float]]:
     """Seconds per call of each function, run in turns so slow spells hit all of them.
 
     Round ``r`` calls every function once; the order flips every round so
@@ -19,10 +23,17 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup:
         fns: ``{name: zero-argument callable}``.
         repeats: timed rounds (the median of these is what counts).
         warmup: untimed rounds first (allocator, oneDNN/cuDNN kernel choice, caches).
+        clock: ``'wall'`` (elapsed time), or ``'cpu'``: CPU seconds of this
+            process, all threads — blind to the time other processes hold
+            the cores, so steadier on a shared machine (use it with
+            ``--threads 1``: with more, idle OpenMP threads spin and count).
 
     Returns:
         ``{name: [seconds of round 0, round 1, …]}``.
     """
+    if clock == 'cpu' and device.type == 'cuda':
+        raise ValueError("clock='cpu' cannot time CUDA work; use clock='wall'")
+    now = CLOCKS[clock]
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     names = list(fns)
     for _ in range(warmup):
@@ -34,10 +45,10 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup:
         for name in (names if r % 2 == 0 else names[::-1]):
             gc.collect()
             sync()
-            start = time.perf_counter()
+            start = now()
             fns[name]()
             sync()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(now() - start)
     return times
 
 

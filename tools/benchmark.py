@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--num-classes', type=int, default=80)
     parser.add_argument('--repeats', type=int, default=5, help='timed rounds (median)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed rounds first')
-    parser.add_argument('--mem-steps', type=int, default=2,
+    parser.add_argument('--mem-steps', type=int, default=1,
                         help='training steps run for the peak-memory measure')
     parser.add_argument('--measures', nargs='+', choices=MEASURE_KINDS,
                         default=list(MEASURE_KINDS),
@@ -54,6 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--threads', type=int, default=0,
                         help='torch CPU threads (0: torch default)')
+    parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
+                        help='wall: elapsed time; cpu: CPU time of this process (steadier '
+                             'on a shared machine, with --threads 1)')
     parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
                         help='detkit in channels_last memory format')
     parser.add_argument('--fuse-bn', action=argparse.BooleanOptionalAction, default=True,
@@ -91,6 +94,7 @@ def machine() -> dict:
         info['gpu'] = torch.cuda.get_device_name()
     if hasattr(os, 'getloadavg'):
         info['loadavg_at_start'] = os.getloadavg()
+    info['OMP_WAIT_POLICY'] = os.environ.get('OMP_WAIT_POLICY', '')
     return info
 
 
@@ -116,7 +120,7 @@ def main(argv=None) -> dict:
     cfg = CompareConfig(size=tuple(args.size), batch=args.batch, boxes=args.boxes,
                         infer_batches=tuple(args.infer_batches), repeats=args.repeats,
                         warmup=args.warmup, measures=tuple(args.measures),
-                        threads=args.threads, mem_steps=args.mem_steps)
+                        threads=args.threads, mem_steps=args.mem_steps, clock=args.clock)
     meta = dict(mode=args.mode, machine=machine(), options=asdict(opts), sizes=asdict(cfg))
     start = time.perf_counter()
     if args.mode == 'compare':
@@ -134,7 +138,8 @@ def main(argv=None) -> dict:
         print(format_coco_eval(report))
     meta['wall_seconds'] = time.perf_counter() - start
     print(f'({meta["wall_seconds"]:.0f} s; {meta["machine"]["threads"]} threads on '
-          f'{meta["machine"]["cpu"]}; device {args.device})')
+          f'{meta["machine"]["cpu"]}; device {args.device}; {args.clock} clock; load '
+          f'{os.getloadavg()[0]:.1f} at the end)')
     report['_meta'] = meta
     if args.json:
         with open(args.json, 'w') as f:

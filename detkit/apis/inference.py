@@ -18,6 +18,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import print_log
 
+from detkit.datasets.base_det_dataset import make_palette
 from detkit.engine.checkpoint import load_from_local_safe, state_dict_mismatch
 from detkit.engine.runner_utils import load_config
 from detkit.registry import DATASETS, MODELS, TRANSFORMS
@@ -40,7 +41,7 @@ def as_config(config: Union[str, Config], cfg_options: Optional[dict] = None) ->
         raise TypeError(f'config must be a file path or an mmengine Config, '
                         f'got {type(config).__name__}')
     if 'model' not in config:
-        raise KeyError(f'config {config.filename or ""} has no "model" entry')
+        raise ValueError(f'config {config.filename or ""} has no "model" entry')
     return config
 
 
@@ -87,7 +88,6 @@ def dataset_meta_of(cfg: Config, ckpt_meta: Optional[dict], num_classes: int) ->
     Names that do not fit the model's ``num_classes`` are replaced by
     ``class 0``, ``class 1`` … with a warning.
     """
-    from detkit.datasets.base_det_dataset import make_palette
     meta: Dict[str, Any] = {}
     if ckpt_meta:
         meta = dict(ckpt_meta.get('dataset_meta') or {})

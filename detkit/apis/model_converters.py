@@ -10,6 +10,7 @@
 * :func:`publish_checkpoint` drops training state and puts the first 8 hex
   digits of the file's SHA-256 into its name.
 """
+import argparse
 import hashlib
 import os
 import os.path as osp
@@ -18,11 +19,13 @@ from collections import OrderedDict
 from typing import Any, Dict, Optional, Tuple
 
 import torch
+from mmengine.config import Config, DictAction
 
-# What a training checkpoint holds besides the weights (mmengine's Runner).
-TRAINING_STATE = ('optimizer', 'param_schedulers', 'message_hub', 'scheduler', 'amp',
-                  'loss_scaler')
-# Meta entries worth keeping in a released checkpoint.
+from detkit.registry import MODELS
+from .inference import load_weights, state_dict_of
+
+# Meta entries worth keeping in a released checkpoint; everything else (optimizer
+# state, schedulers, message hub, config text) is only needed to resume training.
 KEPT_META = ('dataset_meta', 'mmengine_version', 'detkit_version', 'mmdet_version',
              'converted_from', 'epoch', 'iter', 'seed', 'experiment_name')
 
@@ -42,9 +45,7 @@ def clean_checkpoint(ckpt: Dict[str, Any]) -> Dict[str, Any]:
     MMDetection 2.x's ``meta['CLASSES']`` becomes ``meta['dataset_meta']['classes']``;
     DDP's ``module.`` prefix is dropped.
     """
-    state = ckpt.get('state_dict', ckpt)
-    state = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in state.items()
-                        if isinstance(v, torch.Tensor))
+    state = OrderedDict(state_dict_of(ckpt))
     if not state:
         raise ValueError('the checkpoint holds no tensors: is it a model checkpoint?')
     old_meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
@@ -86,31 +87,34 @@ def convert_torchvision_retinanet(state: Dict[str, torch.Tensor]
         ``(state_dict, num_classes)``.
     """
     state = torchvision_state_dict(state)
-    num_levels = len({k.split('.')[3] for k in state if k.startswith('backbone.fpn.layer_blocks.')})
+    num_levels = len({k.split('.')[3] for k in state
+                      if k.startswith('backbone.fpn.layer_blocks.')})
     tower_index: Dict[str, Dict[int, int]] = {}
-    out: Dict[str, torch.Tensor] = OrderedDict()
-    unknown = []
-    for key, value in state.items():
-        new = _tv_tower_key(key, state, tower_index)
-        if new is None:
-            extra = re.fullmatch(r'backbone\.fpn\.extra_blocks\.p(\d)\.(weight|bias)', key)
-            if extra:  # p6, p7 come after the FPN outputs P3..P5
-                level = num_levels + int(extra.group(1)) - 6
-                new = f'neck.fpn_convs.{level}.conv.{extra.group(2)}'
-        for pattern, repl in _TV_RULES:
-            if new is None and re.fullmatch(pattern, key):
-                new = re.sub(pattern, repl, key)
-        if new is None:
-            unknown.append(key)
-            continue
-        out[new] = value
+    names = {key: _detkit_name(key, state, num_levels, tower_index) for key in state}
+    unknown = [key for key, name in names.items() if name is None]
     if unknown:
         raise ValueError(f'{len(unknown)} keys of the torchvision state dict have no detkit '
                          f'name: {", ".join(unknown[:5])}')
+    out: Dict[str, torch.Tensor] = OrderedDict((names[k], v) for k, v in state.items())
     for key in [k for k in out if k.endswith('.running_var')]:
         out.setdefault(key[:-len('running_var')] + 'num_batches_tracked', torch.tensor(0))
     num_anchors = out['bbox_head.retina_reg.weight'].shape[0] // 4
     return out, out['bbox_head.retina_cls.weight'].shape[0] // num_anchors
+
+
+def _detkit_name(key: str, state: Dict[str, Any], num_levels: int,
+                 tower_index: Dict[str, Dict[int, int]]) -> Optional[str]:
+    """detkit's name of torchvision's parameter ``key``; None for an unknown key."""
+    name = _tv_tower_key(key, state, tower_index)
+    if name is not None:
+        return name
+    extra = re.fullmatch(r'backbone\.fpn\.extra_blocks\.p(\d)\.(weight|bias)', key)
+    if extra:  # p6, p7 come after the FPN outputs P3..P5
+        return f'neck.fpn_convs.{num_levels + int(extra.group(1)) - 6}.conv.{extra.group(2)}'
+    for pattern, replacement in _TV_RULES:
+        if re.fullmatch(pattern, key):
+            return re.sub(pattern, replacement, key)
+    return None
 
 
 def _tv_tower_key(key: str, state: Dict[str, Any],
@@ -172,3 +176,31 @@ def publish_checkpoint(ckpt: Dict[str, Any], out_file: str) -> str:
     final = f'{stem}-{sha256_of(tmp)[:8]}.pth'
     os.replace(tmp, final)
     return final
+
+
+def add_converter_args(parser: argparse.ArgumentParser,
+                       default_config: Optional[str] = None) -> None:
+    """The converter tools' shared arguments: ``src dst``, ``--unsafe-load`` and,
+    with a ``default_config``, the ``--config`` / ``--cfg-options`` of the check."""
+    parser.add_argument('src', help='checkpoint or state dict file to read')
+    parser.add_argument('dst', help='checkpoint to write')
+    if default_config is not None:
+        parser.add_argument('--config', default=default_config,
+                            help=f'config the weights must load into strictly '
+                            f'(default {default_config})')
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                            metavar='KEY=VALUE',
+                            help='config overrides, e.g. model.bbox_head.num_classes=20')
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='read a file that pickles Python objects (only if you trust it)')
+
+
+def save_verified(ckpt: Dict[str, Any], cfg: Config, source: str, dst: str) -> None:
+    """Load ``ckpt['state_dict']`` strictly into the model of ``cfg``, then save ``ckpt``.
+
+    Raises a ValueError listing missing, unexpected and mis-shaped keys, and
+    writes nothing, when the weights do not fit.
+    """
+    load_weights(MODELS.build(cfg.model), ckpt['state_dict'], source)
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    torch.save(ckpt, dst)

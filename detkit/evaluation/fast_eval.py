@@ -10,7 +10,7 @@ sets, and both can go without changing a single number:
   box evaluation, is left out).
 * ``COCOeval.evaluate()``/``accumulate()`` are Python loops over images ×
   categories × area ranges. The optional ``faster-coco-eval`` package
-  (``pip install detkit[fast_eval]``) implements them in C++;
+  (``pip install "detkit[fast_eval]"``, tested with 1.8) implements them in C++;
   :func:`evaluate_bbox` uses it when it is installed (``backend='auto'``)
   and pycocotools otherwise. detkit's tests and ``tools/benchmark.py --mode
   coco-eval`` check that both give the same 12 numbers.

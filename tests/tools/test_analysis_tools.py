@@ -132,6 +132,16 @@ def test_print_config_resolves_bases_and_overrides(tmp_path, capsys):
     assert resolved.train_dataloader == Config.fromfile(DEMO).train_dataloader
 
 
+def test_print_config_writes_yaml_that_the_safe_loader_reads(tmp_path):
+    from detkit.utils import load_config
+    out = tmp_path / 'resolved.yaml'
+    assert run(load_tool('print_config'), DEMO, '--out', out) == 0
+    assert '!!python' not in out.read_text()
+    resolved = load_config(str(out))
+    assert resolved.model.backbone.out_indices == [1, 2, 3]     # a tuple in the .py
+    assert type(MODELS.build(resolved.model)).__name__ == 'RetinaNet'
+
+
 def test_print_config_names_a_missing_file(capsys):
     assert run(load_tool('print_config'), 'configs/nope.py') == 1
     assert 'config file not found: configs/nope.py' in capsys.readouterr().err

@@ -242,3 +242,40 @@ def test_publish_model_refuses_a_pickle_with_code(tmp_path, run_tool):
     proc = run_tool('model_converters/publish_model.py', src, tmp_path / 'out.pth')
     assert proc.returncode == 1
     assert 'Refusing to load checkpoint' in proc.stderr and '--unsafe-load' in proc.stderr
+
+
+def test_anchor_options_give_torchvision_anchors():
+    """``sizes`` + ``round_base_anchors`` (the torchvision config's) = torchvision's grid."""
+    from torchvision.models.detection.image_list import ImageList
+    from detkit.registry import TASK_UTILS
+    cfg = Config.fromfile(TV_CONFIG).model.bbox_head.anchor_generator
+    ours = TASK_UTILS.build(cfg)
+    sizes = [(32, 48), (16, 24), (8, 12), (4, 6), (2, 3)]                  # 256 x 384
+    feats = [torch.zeros(1, 1, h, w) for h, w in sizes]
+    theirs = _default_anchorgen()(ImageList(torch.zeros(1, 3, 256, 384), [(256, 384)]), feats)
+    assert torch.equal(torch.cat(ours.grid_priors(sizes)), theirs[0])
+    assert ours.base_anchors[1][0].tolist() == [-45., -23., 45., 23.]  # size 64, ratio 0.5
+
+
+def test_coder_without_centre_clamp_decodes_like_torchvision():
+    from torchvision.models.detection._utils import BoxCoder
+    from detkit.registry import TASK_UTILS
+    ours = TASK_UTILS.build(Config.fromfile(TV_CONFIG).model.bbox_head.bbox_coder)
+    anchors = torch.tensor([[0., 0., 32., 16.], [10., 20., 110., 60.]]).repeat(3, 1)
+    deltas = torch.tensor([[0.3, -0.2, 0.1, 0.2], [5.0, -4.0, -6.0, 7.0]]).repeat(3, 1)
+    theirs = BoxCoder((1., 1., 1., 1.)).decode_single(deltas, anchors)
+    torch.testing.assert_close(ours.decode(anchors, deltas), theirs, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize('script', ['model_converters/from_mmdet.py',
+                                    'model_converters/from_torchvision.py',
+                                    'model_converters/publish_model.py',
+                                    'deployment/export_onnx.py'])
+def test_help(script, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('tool', REPO / 'tools' / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit) as exit:
+        module.parse_args(['--help'])
+    assert exit.value.code == 0 and 'usage:' in capsys.readouterr().out

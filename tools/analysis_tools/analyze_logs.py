@@ -84,6 +84,7 @@ def plot_curve(args: argparse.Namespace) -> None:
             (xs, ys), x_label = series(train, val, key, path)
             ax.plot(xs, ys, label=name, marker='o' if len(xs) < 30 else None)
         ax.set_xlabel(x_label)
+        ax.xaxis.get_major_locator().set_params(integer=True)   # epochs and iterations
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+import yaml
 from mmengine.config import DictAction
 
 from detkit.engine.runner_utils import load_config, run_tool
@@ -33,8 +34,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     cfg = load_config(args.config, args.cfg_options)
     print(f'Config (resolved): {args.config}\n{cfg.pretty_text}')
     if args.out:
-        cfg.dump(args.out)
+        write(cfg, args.out)
         print(f'written to {args.out}')
+
+
+def plain(value):
+    """Dicts, lists and scalars only: what a safe YAML loader reads back."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def write(cfg, path: str) -> None:
+    """``cfg`` as a complete config file; YAML without Python tags (detkit reads YAML
+    with the safe loader), so tuples become lists."""
+    if path.endswith(('.yaml', '.yml')):
+        with open(path, 'w') as f:
+            yaml.safe_dump(plain(cfg.to_dict()), f, sort_keys=False)
+    else:
+        cfg.dump(path)
 
 
 if __name__ == '__main__':

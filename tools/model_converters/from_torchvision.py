@@ -14,33 +14,21 @@ import os
 import sys
 from typing import Optional, Sequence
 
-import torch
-from mmengine.config import DictAction
-
-from detkit.apis.inference import as_config, load_weights, read_checkpoint
-from detkit.apis.model_converters import coco91_to_coco80, convert_torchvision_retinanet
+from detkit.apis.inference import as_config, read_checkpoint
+from detkit.apis.model_converters import (add_converter_args, coco91_to_coco80,
+                                          convert_torchvision_retinanet, save_verified)
 from detkit.engine import set_unsafe_load
 from detkit.engine.runner_utils import run_tool
-from detkit.registry import MODELS
-
-DEFAULT_CONFIG = 'configs/retinanet_r50_fpn_torchvision.py'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert a torchvision retinanet_resnet50_fpn state dict to detkit.')
-    parser.add_argument('src', help='torchvision .pth file')
-    parser.add_argument('dst', help='detkit checkpoint to write')
-    parser.add_argument('--config', default=DEFAULT_CONFIG,
-                        help=f'config the weights must load into (default {DEFAULT_CONFIG})')
+    add_converter_args(parser, default_config='configs/retinanet_r50_fpn_torchvision.py')
     parser.add_argument('--coco80', action='store_true',
                         help='keep the 80 COCO classes of torchvision\'s 91 labels (drop '
                         '__background__ and N/A), so that labels follow detkit\'s CocoDataset '
                         '(the model then needs model.bbox_head.num_classes=80)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        metavar='KEY=VALUE', help='config overrides for the check')
-    parser.add_argument('--unsafe-load', action='store_true',
-                        help='read a file that pickles Python objects (only if you trust it)')
     return parser.parse_args(argv)
 
 
@@ -65,13 +53,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         num_classes = len(classes)
     cfg = as_config(args.config, args.cfg_options)
     cfg.model.bbox_head.num_classes = num_classes
-    model = MODELS.build(cfg.model)
-    load_weights(model, state, args.src)
-    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
     meta = dict(dataset_meta=dict(classes=classes),
                 converted_from=f'torchvision retinanet_resnet50_fpn: '
                 f'{os.path.basename(args.src)}')
-    torch.save(dict(state_dict=state, meta=meta), args.dst)
+    save_verified(dict(state_dict=state, meta=meta), cfg, args.src, args.dst)
     print(f'wrote {args.dst}: {len(state)} tensors, {num_classes} classes; it loads strictly '
           f'into {args.config} with model.bbox_head.num_classes={num_classes}')
 

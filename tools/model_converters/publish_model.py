@@ -13,18 +13,16 @@ import sys
 from typing import Optional, Sequence
 
 from detkit.apis.inference import read_checkpoint
-from detkit.apis.model_converters import publish_checkpoint
+from detkit.apis.model_converters import add_converter_args, publish_checkpoint
 from detkit.engine import set_unsafe_load
 from detkit.engine.runner_utils import run_tool
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Strip training state from a checkpoint and add its hash to the name.')
-    parser.add_argument('src', help='checkpoint written by tools/train.py')
-    parser.add_argument('dst', help='output name; "-<sha256[:8]>" is added before .pth')
-    parser.add_argument('--unsafe-load', action='store_true',
-                        help='read a file that pickles Python objects (only if you trust it)')
+        description='Strip training state from a checkpoint and add its hash to the name '
+        '(DST "x.pth" becomes "x-<sha256[:8]>.pth").')
+    add_converter_args(parser)
     return parser.parse_args(argv)
 
 

@@ -1,4 +1,5 @@
 """Shared plumbing of anchor-based dense heads: batched targets, losses, post-processing."""
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -136,11 +137,9 @@ class AnchorHead(BaseModule):
         num_pos = pos.sum(dim=1)
         avg_factor = num_pos.clamp(min=1).sum().item()
 
-        cls_flat = flatten_levels(cls_scores, self.num_classes)
         labels = torch.where(pos, assigned.labels, torch.full_like(assigned.labels, self.num_classes))
-        label_weights = (assigned.gt_inds >= 0).to(cls_flat.dtype)
-        loss_cls = self.loss_cls(cls_flat.reshape(-1, self.num_classes), labels.reshape(-1),
-                                 label_weights.reshape(-1), avg_factor=avg_factor)
+        label_weights = (assigned.gt_inds >= 0).to(cls_scores[0].dtype)
+        loss_cls = self._classification_loss(cls_scores, labels, label_weights, avg_factor)
 
         img_idx, anchor_idx = pos.nonzero(as_tuple=True)
         pos_anchors = anchors[anchor_idx]
@@ -153,6 +152,27 @@ class AnchorHead(BaseModule):
             loss_bbox = self.loss_bbox(pos_preds, self.bbox_coder.encode(pos_anchors, pos_gts),
                                        avg_factor=avg_factor)
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
+
+    def _classification_loss(self, cls_scores: List[Tensor], labels: Tensor,
+                             label_weights: Tensor, avg_factor: float) -> Tensor:
+        """``loss_cls`` of all anchors; ``labels``, ``label_weights`` ``[B, N]`` (level order).
+
+        A loss that is a plain sum over samples (``additive_over_samples``,
+        e.g. FocalLoss) is taken level by level on ``[B·H·W·A, K]`` views of
+        the maps: with channels-last maps that copies nothing, and the
+        gradient lands in each map's own layout. Other losses see the whole
+        batch at once, concatenated.
+        """
+        if getattr(self.loss_cls, 'additive_over_samples', False):
+            sizes = [s.shape[-2] * s.shape[-1] * self.num_base_priors for s in cls_scores]
+            return sum(self.loss_cls(level.permute(0, 2, 3, 1).reshape(-1, self.num_classes),
+                                     level_labels.reshape(-1), level_weights.reshape(-1),
+                                     avg_factor=avg_factor)
+                       for level, level_labels, level_weights in zip(
+                           cls_scores, labels.split(sizes, 1), label_weights.split(sizes, 1)))
+        cls_flat = flatten_levels(cls_scores, self.num_classes)
+        return self.loss_cls(cls_flat.reshape(-1, self.num_classes), labels.reshape(-1),
+                             label_weights.reshape(-1), avg_factor=avg_factor)
 
     # --------------------------------------------------------------- inference
     def predict(self, feats: Sequence[Tensor], data_samples: Sequence,
@@ -187,10 +207,14 @@ class AnchorHead(BaseModule):
         nms_pre = cfg.get('nms_pre', -1)
         img_shapes = torch.tensor([m['img_shape'][:2] for m in batch_img_metas],
                                   dtype=bbox_preds[0].dtype, device=device)
+        # the sigmoid is monotonic: rank logits, squash only the k kept, and let the top-k
+        # skip logits whose score cannot pass the threshold (with a margin for rounding)
+        min_logit = (math.log(score_thr / (1 - score_thr)) - 1e-3 if 0 < score_thr < 1
+                     else float('-inf'))
         scores, labels, boxes = [], [], []
         for cls_score, bbox_pred, level_anchors in zip(cls_scores, bbox_preds, anchors):
-            # the sigmoid is monotonic: rank logits, and squash only the k kept
-            top_logits, anchor_idx, top_labels = topk_per_image(cls_score, num_classes, nms_pre)
+            top_logits, anchor_idx, top_labels = topk_per_image(cls_score, num_classes, nms_pre,
+                                                                min_logit)
             deltas = gather_anchors(bbox_pred, anchor_idx, 4)
             scores.append(top_logits.sigmoid())
             labels.append(top_labels)

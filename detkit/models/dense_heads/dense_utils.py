@@ -1,4 +1,5 @@
 """Tensor helpers shared by dense heads: padding gts, flattening levels, NMS."""
+import itertools
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -79,7 +80,7 @@ def _topk_above(flat: Tensor, k: int, min_logit: float) -> Tuple[Tensor, Tensor]
     logits = pad_sequence(flat.reshape(-1)[pos].split(counts), batch_first=True,
                           padding_value=float('-inf'))
     pos = pad_sequence(pos.split(counts), batch_first=True, padding_value=0)
-    if logits.shape[1] < num_imgs * 0 + 1:  # no survivors anywhere
+    if logits.shape[1] == 0:  # no survivors at all
         return logits, pos
     logits, col = logits.topk(min(k, logits.shape[1]), dim=1, sorted=False)
     row_start = torch.arange(num_imgs, device=flat.device).unsqueeze(1) * per_img
@@ -95,9 +96,10 @@ def topk_per_image(cls_score: Tensor, num_classes: int, k: int,
     ``(y, x, anchor)`` order and class labels. The same entries as a top-k
     over the flattened ``[B, H*W*A*K]`` scores, up to the order of ties.
 
-    On the CPU, entries not above ``min_logit`` (those the caller's score
-    threshold drops anyway) are left out before the top-k, which then sorts
-    far fewer values; the entries kept above ``min_logit`` are the same.
+    On the CPU, for large levels, entries not above ``min_logit`` (those the
+    caller's score threshold drops anyway) are left out before the top-k,
+    which then sorts far fewer values; the entries kept above ``min_logit``
+    are the same.
 
     Args:
         cls_score: ``[B, A*K, H, W]`` logits.
@@ -116,7 +118,8 @@ def topk_per_image(cls_score: Tensor, num_classes: int, k: int,
     else:
         flat = cls_score.reshape(num_imgs, -1)  # (a, k, y, x)
     k = flat.shape[1] if k <= 0 else min(k, flat.shape[1])
-    if flat.is_cuda or min_logit == float('-inf'):
+    # the pre-selection pays off where torch's top-k runs a partial sort (n >= 64 k)
+    if flat.is_cuda or min_logit == float('-inf') or flat.shape[1] < 64 * k:
         logits, idx = flat.topk(k, dim=1, sorted=False)
     else:
         logits, idx = _topk_above(flat, k, min_logit)
@@ -148,14 +151,13 @@ def gather_anchors(maps: Tensor, anchor_idx: Tensor, channels: int) -> Tensor:
 
 
 #: on the CPU, at most about this many boxes go into one NMS call (see batched_class_nms)
-CPU_NMS_CHUNK = 512
+CPU_NMS_CHUNK = 256
 
 
-def _offset_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float) -> Tensor:
-    """One NMS call for all groups, kept apart by float64 coordinate offsets."""
+def _offset_boxes(boxes: Tensor, groups: Tensor) -> Tensor:
+    """``[T, 4]`` float64 boxes moved by ``group * (max + 1)``: groups never overlap."""
     boxes64 = boxes.double()
-    offsets = groups.double() * (boxes64.max() + 1)
-    return nms(boxes64 + offsets[:, None], scores.double(), iou_threshold)
+    return boxes64 + (groups.double() * (boxes64.max() + 1))[:, None]
 
 
 def batched_class_nms(boxes: Tensor, scores: Tensor, groups: Tensor,
@@ -185,16 +187,19 @@ def batched_class_nms(boxes: Tensor, scores: Tensor, groups: Tensor,
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     if boxes.is_cuda or len(boxes) <= CPU_NMS_CHUNK:
-        return _offset_nms(boxes, scores, groups, iou_threshold)
+        return nms(_offset_boxes(boxes, groups), scores.double(), iou_threshold)
     order = torch.argsort(groups, stable=True)
     sizes = torch.unique_consecutive(groups[order], return_counts=True)[1]
     # a group goes to the chunk in which it starts
     chunk_of_group = torch.div(sizes.cumsum(0) - sizes, CPU_NMS_CHUNK, rounding_mode='floor')
     chunk_sizes = torch.zeros(int(chunk_of_group[-1]) + 1, dtype=sizes.dtype)
     chunk_sizes.index_add_(0, chunk_of_group, sizes)
-    kept = [idx[_offset_nms(boxes[idx], scores[idx], groups[idx], iou_threshold)]
-            for idx in order.split(chunk_sizes[chunk_sizes > 0].tolist())]
-    kept = torch.cat(kept)
+    chunk_sizes = chunk_sizes[chunk_sizes > 0].tolist()
+    starts = [0] + list(itertools.accumulate(chunk_sizes))[:-1]
+    sorted_boxes = _offset_boxes(boxes, groups)[order].split(chunk_sizes)
+    sorted_scores = scores.double()[order].split(chunk_sizes)
+    kept = order[torch.cat([nms(b, sc, iou_threshold) + start
+                            for b, sc, start in zip(sorted_boxes, sorted_scores, starts)])]
     return kept[torch.sort(scores[kept], descending=True, stable=True).indices]
 
 

@@ -4,8 +4,9 @@ The generic path (:func:`detkit.models.losses.focal_loss.sigmoid_focal_loss`)
 builds the elementwise loss from ~10 autograd ops over the ``[N, K]`` logits
 and lets autograd run each one backwards: ~25 passes over a tensor that is
 ``B × 49k anchors × 80 classes`` for RetinaNet at 512 px. Here forward
-computes the weighted sum and the analytic gradient together in ~8 passes,
-reusing three buffers, and backward only scales the saved gradient.
+computes the weighted sum and the analytic gradient together in ~8 passes
+over cache-sized chunks of rows, with one full-size buffer (the gradient),
+and backward only scales that gradient in place.
 
 With ``p = σ(x)``, ``s = softplus(x) = -log(1 - p)``, ``t = softplus(-x)``:
 
@@ -37,34 +38,62 @@ def _positive_terms(x: Tensor, gamma: float, alpha: float):
     return alpha * qg * t, -alpha * qg * (gamma * p * t + q)
 
 
-def _loss_sum_and_grad(x: Tensor, labels: Tensor, weight: Optional[Tensor], gamma: float,
-                       alpha: float, with_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
-    """``Σ_i w_i Σ_k ℓ_ik`` and, if asked, ``w_i ∂ℓ_ik/∂x_ik`` (``[N, K]``), in ~8 passes."""
-    num_classes = x.size(1)
+#: on the CPU, elements per chunk of rows (4 MiB per float32 buffer): the chunk's
+#: temporaries stay in cache, and there are few enough chunks that multi-threaded
+#: elementwise ops do not pay their fork/join more than ~10 times
+CPU_CHUNK_ELEMENTS = 1 << 20
+
+
+def _chunk_loss_and_grad(x: Tensor, rows: Tensor, gamma: float,
+                         grad: Optional[Tensor]) -> Tensor:
+    """Background terms of a chunk of rows: their weighted sum; their gradient into ``grad``.
+
+    ``x [n, K]`` logits, ``rows [n, 1]`` = ``(1-α) w``; ``grad [n, K]`` (or None) is
+    written in place. The elements at the labels are corrected by the caller.
+    """
     p = x.sigmoid()
     s = F.softplus(x)
-    rows = (torch.full((x.size(0), 1), 1 - alpha, dtype=x.dtype, device=x.device)
-            if weight is None else (1 - alpha) * weight.to(x.dtype).reshape(-1, 1))
-    grad = None
-    if with_grad:
-        grad = torch.rsub(p, 1)
+    if grad is not None:
+        torch.mul(p, -1, out=grad).add_(1)  # 1 - p
         torch.addcmul(p, grad, s, value=gamma, out=grad)  # p + γ (1-p) s
     pg = p.pow_(gamma).mul_(rows)  # (1-α) w p^γ, over p
     if grad is not None:
         grad.mul_(pg)
-
-    pos_rows = (labels < num_classes).nonzero().squeeze(1)
-    pos_cols = labels[pos_rows].long()
-    # the background term must not count where the target is 1
-    s[pos_rows, pos_cols] = 0
     # torch.sum's cascade summation, not a BLAS dot: a float32 dot over millions of
     # terms drifts by ~1e-4
-    total = pg.mul_(s).sum()
+    return pg.mul_(s).sum()
+
+
+def _loss_sum_and_grad(x: Tensor, labels: Tensor, weight: Optional[Tensor], gamma: float,
+                       alpha: float, with_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """``Σ_i w_i Σ_k ℓ_ik`` and, if asked, ``w_i ∂ℓ_ik/∂x_ik`` (``[N, K]``).
+
+    On the CPU the rows go in chunks of about :data:`CPU_CHUNK_ELEMENTS`
+    elements, so that the two temporaries of a chunk stay in cache and only
+    the gradient is a full-size buffer; on CUDA in one piece.
+    """
+    num_rows, num_classes = x.shape
+    rows = (torch.full((num_rows, 1), 1 - alpha, dtype=x.dtype, device=x.device)
+            if weight is None else (1 - alpha) * weight.to(x.dtype).reshape(-1, 1))
+    grad = torch.empty_like(x, memory_format=torch.contiguous_format) if with_grad else None
+    step = num_rows if x.is_cuda else max(1, CPU_CHUNK_ELEMENTS // max(num_classes, 1))
+    totals = [_chunk_loss_and_grad(x[i:i + step], rows[i:i + step], gamma,
+                                   None if grad is None else grad[i:i + step])
+              for i in range(0, num_rows, step)]
+    total = torch.stack(totals).sum() if totals else x.new_zeros(())
+
+    pos_rows = (labels < num_classes).nonzero().squeeze(1)
     if pos_rows.numel():
-        pos_loss, pos_grad = _positive_terms(x[pos_rows, pos_cols], gamma, alpha)
+        # swap the background term for the label term where the target is 1
+        pos_cols = labels[pos_rows].long()
+        pos_x = x[pos_rows, pos_cols]
+        pos_rows_w = rows.reshape(-1)[pos_rows]
+        pos_p = pos_x.sigmoid()
+        background = pos_rows_w * pos_p.pow(gamma) * F.softplus(pos_x)
+        pos_loss, pos_grad = _positive_terms(pos_x, gamma, alpha)
         pos_w = (torch.ones_like(pos_loss) if weight is None
                  else weight.to(x.dtype).reshape(-1)[pos_rows])
-        total = total + (pos_loss * pos_w).sum()
+        total = total - background.sum() + (pos_loss * pos_w).sum()
         if grad is not None:
             grad[pos_rows, pos_cols] = pos_grad * pos_w
     return total, grad
@@ -78,11 +107,8 @@ class _SigmoidFocalLossSum(torch.autograd.Function):
                 alpha: float) -> Tensor:
         total, grad = _loss_sum_and_grad(pred.detach(), labels, weight, gamma, alpha,
                                          ctx.needs_input_grad[0])
-        # the first backward scales this gradient in place (no copy); a second one
-        # (retain_graph) computes it again from the saved inputs
+        # backward scales this gradient in place: no copy, and ``pred`` need not be kept
         ctx.grad = grad
-        ctx.constants = (gamma, alpha)
-        ctx.save_for_backward(pred, labels, weight)
         return total
 
     @staticmethod
@@ -90,8 +116,8 @@ class _SigmoidFocalLossSum(torch.autograd.Function):
     def backward(ctx, grad_output: Tensor):
         grad, ctx.grad = ctx.grad, None
         if grad is None:
-            pred, labels, weight = ctx.saved_tensors
-            grad = _loss_sum_and_grad(pred.detach(), labels, weight, *ctx.constants, True)[1]
+            raise RuntimeError('the fused focal loss gradient was already used: its graph can '
+                               'be backpropagated once (retain_graph=True is not supported)')
         return grad.mul_(grad_output), None, None, None, None
 
 
@@ -109,7 +135,9 @@ def fused_sigmoid_focal_loss(pred: Tensor, labels: Tensor, weight: Optional[Tens
         avg_factor: with 'mean', divide the sum by ``avg_factor + eps``.
 
     Returns:
-        a scalar, the generic path's value up to float32 rounding.
+        a scalar, the generic path's value up to float32 rounding. Its graph
+        can be backpropagated once: backward hands over the gradient it
+        formed in forward (``retain_graph=True`` and a second backward raise).
     """
     if reduction not in ('mean', 'sum'):
         raise ValueError(f"fused_sigmoid_focal_loss reduces by 'mean' or 'sum', got "

@@ -1,6 +1,7 @@
 """The copy-free level helpers and the chunked CPU NMS agree with the plain formulas."""
 import pytest
 import torch
+from torchvision.ops import nms
 
 from detkit.models.dense_heads import dense_utils as du
 
@@ -44,6 +45,23 @@ def test_chunked_cpu_nms_keeps_what_one_offset_call_keeps():
     boxes = torch.cat([xy, xy + 5 + torch.rand(num, 2, generator=gen) * 40], 1)
     scores = torch.rand(num, generator=gen)
     groups = torch.randint(0, 37, (num,), generator=gen)
-    expected = du._offset_nms(boxes, scores, groups, 0.5)
+    expected = nms(du._offset_boxes(boxes, groups), scores.double(), 0.5)
     kept = du.batched_class_nms(boxes, scores, groups, 0.5)
     assert torch.equal(kept, expected)
+
+
+@pytest.mark.parametrize('fmt', [torch.contiguous_format, torch.channels_last])
+def test_topk_per_image_with_a_floor_keeps_the_same_entries_above_it(fmt):
+    num_classes, k, floor = 20, 1000, 1.5  # ~7 % above the floor, large enough to pre-select
+    gen = torch.Generator().manual_seed(0)
+    cls = torch.randn(2, 9 * num_classes, 40, 40, generator=gen).contiguous(memory_format=fmt)
+    cls[1] -= 2.5  # the second image has fewer than k entries above the floor
+    plain = du.topk_per_image(cls, num_classes, k)
+    floored = du.topk_per_image(cls, num_classes, k, min_logit=floor)
+    for img in range(2):
+        def above(result):
+            logits, anchors, labels = (t[img] for t in result)
+            keep = logits > floor
+            return sorted(zip(logits[keep].tolist(), anchors[keep].tolist(),
+                              labels[keep].tolist()))
+        assert above(floored) == above(plain)
