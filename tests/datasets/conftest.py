@@ -68,6 +68,9 @@ def log_messages():
 
     logger = MMLogger.get_current_instance()
     handler = Collect(level=logging.DEBUG)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)  # an earlier test may have left a WARNING-level logger current
     logger.addHandler(handler)
     yield messages
     logger.removeHandler(handler)
+    logger.setLevel(level)

@@ -26,8 +26,8 @@ def test_test_tool_evaluates_a_trained_checkpoint(straight, tmp_path, run_tool, 
 
 def test_mismatched_checkpoint_is_refused_with_the_keys(straight, tmp_path, run_tool, tiny):
     proc = run_tool('test.py', straight / 'with_hooks.py', straight / 'epoch_3.pth',
-                    '--work-dir', tmp_path, *tiny(), 'model.bbox_head.num_classes=3')
+                    '--work-dir', tmp_path, *tiny(), 'model.bbox_head.feat_channels=16')
     assert proc.returncode == 1
     assert 'does not match the model' in proc.stderr
-    assert 'bbox_head.retina_cls.weight: checkpoint' in proc.stderr
+    assert 'bbox_head.cls_convs.0.conv.weight: checkpoint' in proc.stderr
     assert 'Traceback' not in proc.stderr
