@@ -1,8 +1,10 @@
-"""Shared fixtures: the MMDetection reference data in tests/data."""
+"""Shared fixtures: the MMDetection reference data in tests/data; the tool runners."""
 from pathlib import Path
 
 import pytest
 import torch
+
+from tools.runner import hook_config, run_tool, straight, synthetic_root, tiny  # noqa: F401
 
 DATA = Path(__file__).parent / 'data'
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (once) and install detkit with its test extras into it.
+# Create .venv (once) and install detkit with its test, drawing, ONNX and fast-eval extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -8,4 +8,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements.txt
-.venv/bin/python -m pip install -q -e '.[tests,viz]'
+.venv/bin/python -m pip install -q -e '.[tests,viz,onnx,fast_eval]'

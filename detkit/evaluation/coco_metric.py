@@ -1,6 +1,4 @@
-"""COCO box AP/AR with pycocotools, under MMDetection's metric names."""
-import contextlib
-import io
+"""COCO box AP/AR with pycocotools' numbers, under MMDetection's metric names."""
 import logging
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
@@ -9,19 +7,22 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from detkit.registry import METRICS
 from .coco_format import (category_ids, load_coco, prediction_record, results_array,
                           write_results_json)
+from .fast_eval import evaluate_bbox, resolve_backend
 
 # COCOeval.stats index of each number, named as MMDetection names them.
 STAT_NAMES = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l',
               'AR@100', 'AR@300', 'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000')
 
 
-def classwise_table(coco_eval: COCOeval, classes: Sequence[str]) -> str:
-    """Per-class AP, AP50, AP75, APs/m/l (``-`` where a class has no gt)."""
+def classwise_table(coco_eval: Any, classes: Sequence[str]) -> str:
+    """Per-class AP, AP50, AP75, APs/m/l (``-`` where a class has no gt).
+
+    ``coco_eval``: an evaluated pycocotools ``COCOeval`` (or faster-coco-eval's).
+    """
     precision = coco_eval.eval['precision']  # [T iou, R recall, K cls, A area, M maxdets]
     iou_thrs = list(np.round(coco_eval.params.iouThrs, 2))
     columns = (('mAP', slice(None), 0), ('mAP_50', [iou_thrs.index(0.5)], 0),
@@ -45,7 +46,7 @@ def classwise_table(coco_eval: COCOeval, classes: Sequence[str]) -> str:
 
 @METRICS.register_module()
 class CocoMetric(BaseMetric):
-    """COCO bbox evaluation (pycocotools ``COCOeval``).
+    """COCO bbox evaluation (pycocotools ``COCOeval`` numbers).
 
     Logs 12 numbers as ``coco/bbox_mAP``, ``coco/bbox_mAP_50``, ``_75``,
     ``_s``, ``_m``, ``_l``, ``coco/bbox_AR@100``, ``AR@300``, ``AR@1000``,
@@ -65,6 +66,9 @@ class CocoMetric(BaseMetric):
             evaluation; needs ``outfile_prefix``.
         outfile_prefix: write ``<outfile_prefix>.bbox.json`` (COCO results).
         backend_args: mmengine file-backend arguments to read ``ann_file``.
+        eval_backend: ``'auto'`` (``faster-coco-eval`` when installed, else
+            pycocotools), ``'pycocotools'`` or ``'faster_coco_eval'``; both
+            give the same 12 numbers (see :mod:`detkit.evaluation.fast_eval`).
         collect_device / prefix: see :class:`mmengine.evaluator.BaseMetric`.
     """
 
@@ -73,8 +77,8 @@ class CocoMetric(BaseMetric):
     def __init__(self, ann_file: Optional[str] = None, metric: str = 'bbox',
                  classwise: bool = False, proposal_nums: Sequence[int] = (100, 300, 1000),
                  format_only: bool = False, outfile_prefix: Optional[str] = None,
-                 backend_args: Optional[dict] = None, collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 backend_args: Optional[dict] = None, eval_backend: str = 'auto',
+                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         metrics = [metric] if isinstance(metric, str) else list(metric)
         if metrics != ['bbox']:
@@ -90,6 +94,7 @@ class CocoMetric(BaseMetric):
         self.format_only = format_only
         self.outfile_prefix = outfile_prefix
         self.backend_args = backend_args
+        self.eval_backend = resolve_backend(eval_backend)
         self._coco: Optional[COCO] = None
         self._coco_file: Optional[str] = None
 
@@ -125,18 +130,11 @@ class CocoMetric(BaseMetric):
                       logger='current', level=logging.WARNING)
             return OrderedDict((k, 0.0) for k in keys)
         img_ids = list(dict.fromkeys(int(r['img_id']) for r in results))
-        output = io.StringIO()
-        with contextlib.redirect_stdout(output):
-            coco_eval = COCOeval(coco, coco.loadRes(rows), 'bbox')
-            coco_eval.params.catIds = [int(c) for c in label_to_cat]
-            coco_eval.params.imgIds = img_ids
-            coco_eval.params.maxDets = self.proposal_nums
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-            coco_eval.summarize()
-        summary = [line for line in output.getvalue().splitlines()
+        stats, coco_eval, output = evaluate_bbox(coco, rows, label_to_cat, img_ids,
+                                                 self.proposal_nums, self.eval_backend)
+        summary = [line for line in output.splitlines()
                    if line.lstrip().startswith('Average')]
         print_log('\n' + '\n'.join(summary), logger='current')
         if self.classwise:
             print_log('\n' + classwise_table(coco_eval, classes), logger='current')
-        return OrderedDict((k, float(f'{v:.3f}')) for k, v in zip(keys, coco_eval.stats))
+        return OrderedDict((k, float(f'{v:.3f}')) for k, v in zip(keys, stats))

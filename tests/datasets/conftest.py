@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from detkit.datasets import VOCDataset
+
 CATEGORIES = [dict(id=1, name='cat'), dict(id=3, name='dog'), dict(id=7, name='bird')]
 
 
@@ -74,3 +76,30 @@ def log_messages():
     yield messages
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+def obj(name, box, difficult=0):
+    x1, y1, x2, y2 = box
+    return (f'<object><name>{name}</name><difficult>{difficult}</difficult><bndbox>'
+            f'<xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>'
+            '</bndbox></object>')
+
+
+def make_voc(tmp_path, images, size_in_xml=True):
+    """``images``: ``{name: (width, height, [object xml, ...])}`` -> data_root."""
+    sub = tmp_path / 'VOCdevkit' / 'VOC2007'
+    (sub / 'Annotations').mkdir(parents=True)
+    (sub / 'ImageSets' / 'Main').mkdir(parents=True)
+    for name, (width, height, objects) in images.items():
+        write_image(str(sub / 'JPEGImages' / f'{name}.jpg'), width, height)
+        size = (f'<size><width>{width}</width><height>{height}</height><depth>3</depth></size>'
+                if size_in_xml else '')
+        (sub / 'Annotations' / f'{name}.xml').write_text(
+            f'<annotation><filename>{name}.jpg</filename>{size}{"".join(objects)}</annotation>')
+    (sub / 'ImageSets' / 'Main' / 'test.txt').write_text('\n'.join(images) + '\n')
+    return str(tmp_path / 'VOCdevkit')
+
+
+def build_voc(root, **kwargs):
+    return VOCDataset(data_root=root, ann_file='VOC2007/ImageSets/Main/test.txt',
+                      data_prefix=dict(sub_data_root='VOC2007/'), **kwargs)

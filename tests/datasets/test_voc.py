@@ -3,35 +3,7 @@ import os
 
 import pytest
 
-from detkit.datasets import VOCDataset
-from .conftest import write_image
-
-
-def obj(name, box, difficult=0):
-    x1, y1, x2, y2 = box
-    return (f'<object><name>{name}</name><difficult>{difficult}</difficult><bndbox>'
-            f'<xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>'
-            '</bndbox></object>')
-
-
-def make_voc(tmp_path, images, size_in_xml=True):
-    """``images``: ``{name: (width, height, [object xml, ...])}`` -> data_root."""
-    sub = tmp_path / 'VOCdevkit' / 'VOC2007'
-    (sub / 'Annotations').mkdir(parents=True)
-    (sub / 'ImageSets' / 'Main').mkdir(parents=True)
-    for name, (width, height, objects) in images.items():
-        write_image(str(sub / 'JPEGImages' / f'{name}.jpg'), width, height)
-        size = (f'<size><width>{width}</width><height>{height}</height><depth>3</depth></size>'
-                if size_in_xml else '')
-        (sub / 'Annotations' / f'{name}.xml').write_text(
-            f'<annotation><filename>{name}.jpg</filename>{size}{"".join(objects)}</annotation>')
-    (sub / 'ImageSets' / 'Main' / 'test.txt').write_text('\n'.join(images) + '\n')
-    return str(tmp_path / 'VOCdevkit')
-
-
-def build(root, **kwargs):
-    return VOCDataset(data_root=root, ann_file='VOC2007/ImageSets/Main/test.txt',
-                      data_prefix=dict(sub_data_root='VOC2007/'), **kwargs)
+from .conftest import build_voc as build, make_voc, obj
 
 
 @pytest.fixture(autouse=True)
@@ -75,49 +47,3 @@ def test_size_read_from_the_image_when_the_xml_lacks_it(tmp_path):
     info = build(root).get_data_info(0)
     assert (info['width'], info['height']) == (40, 30)
     assert info['instances'][0]['bbox'] == [4.0, 4.0, 40.0, 10.0]  # clipped to the image
-
-
-def test_unknown_names_and_bad_boxes_counted(tmp_path, log_messages):
-    root = make_voc(tmp_path, {'a': (40, 30, [obj('cat', (5, 5, 10, 10)),
-                                              obj('unicorn', (1, 1, 5, 5)),
-                                              obj('cat', (10, 10, 9, 20))])})
-    ds = build(root)
-    assert len(ds.get_data_info(0)['instances']) == 1
-    warning = [m for m in log_messages if m.startswith('VOCDataset(')][0]
-    assert "ignored 1 annotation(s) whose category is not in `classes` (names ['unicorn'])" \
-        in warning
-    assert 'dropped 1 box(es) narrower or shorter than 1 px' in warning
-
-
-def test_empty_after_filtering(tmp_path):
-    root = make_voc(tmp_path, {'a': (40, 30, [obj('cat', (1, 1, 5, 5), difficult=1)])})
-    with pytest.raises(ValueError, match='filter_empty_gt=True .* removed 1'):
-        build(root, filter_cfg=dict(filter_empty_gt=True))
-
-
-def test_missing_split_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match='VOC split file not found: .*test.txt'):
-        build(str(tmp_path))
-
-
-def test_missing_xml_names_it_and_the_split_file(tmp_path):
-    root = make_voc(tmp_path, {'a': (40, 30, [])})
-    os.remove(os.path.join(root, 'VOC2007', 'Annotations', 'a.xml'))
-    with pytest.raises(FileNotFoundError, match=r'Annotations/a\.xml not found.*test\.txt'):
-        build(root)
-
-
-def test_malformed_xml_names_file_line_and_column(tmp_path):
-    root = make_voc(tmp_path, {'a': (40, 30, [])})
-    path = os.path.join(root, 'VOC2007', 'Annotations', 'a.xml')
-    with open(path, 'w') as f:
-        f.write('<annotation>\n  <object>\n</annotation>\n')
-    with pytest.raises(ValueError, match=r'a\.xml is not valid XML: .* at line 3, column 2'):
-        build(root)
-
-
-def test_missing_image_names_it_and_the_split_file(tmp_path):
-    root = make_voc(tmp_path, {'a': (40, 30, []), 'b': (40, 30, [])})
-    os.remove(os.path.join(root, 'VOC2007', 'JPEGImages', 'b.jpg'))
-    with pytest.raises(FileNotFoundError, match=r'1 of 2 image files .*test\.txt.*b\.jpg'):
-        build(root)

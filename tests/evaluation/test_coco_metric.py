@@ -7,6 +7,7 @@ from mmengine.logging import MMLogger
 
 from detkit.evaluation import CocoMetric
 from detkit.evaluation.coco_format import results_array, results_json
+from detkit.evaluation.fast_eval import faster_coco_eval_available
 
 KEYS = ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'coco/bbox_mAP_s',
         'coco/bbox_mAP_m', 'coco/bbox_mAP_l', 'coco/bbox_AR@100', 'coco/bbox_AR@300',
@@ -122,3 +123,36 @@ def test_results_array_and_json_agree():
     assert json.loads(results_json(rows)) == [
         dict(image_id=3, bbox=[1.0, 2.0, 3.0, 6.0], score=0.5, category_id=22)]
     assert results_json(rows[:0]) == '[]'
+
+
+def _noisy(seed):
+    """Many scored boxes around and away from the ground truth, both classes."""
+    rng = np.random.default_rng(seed)
+    gts = {7: [[10, 10, 50, 30], [100, 20, 160, 80]], 9: [[0, 0, 150, 90]]}
+    samples = []
+    for img_id, boxes in gts.items():
+        base = np.array(boxes * 20, dtype=np.float32)
+        jitter = rng.normal(0, 6, base.shape).astype(np.float32)
+        xyxy = np.concatenate([base[:, :2] + jitter[:, :2],
+                               np.maximum(base[:, 2:] + jitter[:, 2:], base[:, :2] + 2)], 1)
+        samples.append(sample(img_id, xyxy.tolist(), rng.integers(0, 2, len(xyxy)).tolist(),
+                              rng.random(len(xyxy)).astype(np.float32).tolist()))
+    return samples
+
+
+@pytest.mark.skipif(not faster_coco_eval_available(), reason='faster-coco-eval not installed')
+def test_faster_coco_eval_backend_gives_the_same_numbers_and_table(ann_file, capsys):
+    MMLogger.get_instance('test_backends', log_level='INFO')
+    results, tables = [], []
+    for backend in ('pycocotools', 'faster_coco_eval'):
+        results.append(evaluate(CocoMetric(ann_file=ann_file, classwise=True,
+                                           eval_backend=backend), _noisy(0)))
+        tables.append(capsys.readouterr().out.split('| category')[1])
+    assert results[0] == results[1]
+    assert 0.0 < results[0]['coco/bbox_mAP'] < 1.0
+    assert tables[0] == tables[1]
+
+
+def test_unknown_eval_backend_is_refused():
+    with pytest.raises(ValueError, match="one of .*'faster_coco_eval'.*got 'fast'"):
+        CocoMetric(eval_backend='fast')

@@ -1,7 +1,11 @@
-"""Running tools/*.py as subprocesses on a tiny synthetic dataset."""
+"""Running tools/*.py as subprocesses on a tiny synthetic dataset.
+
+The fixtures are registered by tests/conftest.py, for tests/tools and tests/robustness.
+"""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +103,14 @@ def straight(tmp_path_factory, run_tool, tiny, hook_config):
                     '--deterministic', *tiny(max_epochs=3))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return work_dir
+
+
+def torchrun(config, work_dir, *args, timeout=120):
+    """Train ``config`` with 2 gloo ranks -> ``(CompletedProcess, seconds)``."""
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+           '2', str(REPO / 'tools' / 'train.py'), str(config), '--launcher', 'pytorch',
+           '--work-dir', str(work_dir), '--seed', '0', *map(str, args)]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, env=tool_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    return proc, time.monotonic() - start

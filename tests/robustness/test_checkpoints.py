@@ -9,7 +9,7 @@ from detkit.engine import (AtomicLocalBackend, CheckpointMismatchError, UnsafeCh
                            find_latest_complete_checkpoint, load_from_local_safe,
                            set_unsafe_load, state_dict_mismatch)
 from detkit.engine.checkpoint import safe_globals
-from .toy import ToyModel, toy_runner
+from engine.toy import ToyModel, toy_runner
 
 
 @pytest.fixture(scope='module')
