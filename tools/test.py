@@ -12,8 +12,9 @@ from typing import Optional, Sequence
 from mmengine.config import ConfigDict
 
 from detkit.engine import find_latest_complete_checkpoint
-from detkit.engine.runner_utils import (add_common_args, build_runner, load_config,
-                                        run_tool, set_checkpoint_strict, setup_common)
+from detkit.engine.runner_utils import (add_common_args, build_runner, run_tool,
+                                        set_checkpoint_strict, setup_common)
+from detkit.utils import load_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -14,8 +14,9 @@ from mmengine.logging import print_log
 
 from detkit.engine import find_latest_complete_checkpoint
 from detkit.engine.runner_utils import (add_common_args, build_runner, enable_amp,
-                                        enable_auto_scale_lr, load_config, run_tool,
+                                        enable_auto_scale_lr, run_tool,
                                         set_checkpoint_strict, setup_common)
+from detkit.utils import load_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

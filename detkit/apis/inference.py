@@ -20,9 +20,9 @@ from mmengine.logging import print_log
 
 from detkit.datasets.base_det_dataset import make_palette
 from detkit.engine.checkpoint import load_from_local_safe, state_dict_mismatch
-from detkit.engine.runner_utils import load_config
 from detkit.registry import DATASETS, MODELS, TRANSFORMS
 from detkit.structures import DetDataSample
+from detkit.utils import load_config
 
 ImageInput = Union[str, np.ndarray]
 # Pipeline steps inference leaves out: it reads images itself and has no labels.

@@ -19,7 +19,7 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from detkit.utils import check_num_classes, load_config  # noqa: F401  (tools import it here)
+from detkit.utils import check_num_classes
 from .checkpoint import set_unsafe_load
 from .dist import (describe_collective_failure, init_cpu_distributed,
                    install_termination_message, is_collective_failure, set_timeout)

@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -25,6 +26,23 @@ GT = dict(
         dict(id=3, image_id=9, category_id=30, bbox=[0, 0, 150, 90], area=13500, iscrowd=0),
     ])
 CLASSES = ('circle', 'square')  # label 0 -> id 4, label 1 -> id 30
+
+
+@pytest.fixture
+def logged():
+    """The messages of a fresh current MMLogger, which is dropped after the test
+    (a logger left current would keep writing to this test's captured streams)."""
+    messages = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    name = f'test_coco_metric_{id(messages)}'
+    logger = MMLogger.get_instance(name, log_level='INFO')
+    logger.addHandler(Collect())
+    yield messages
+    del MMLogger._instance_dict[name]
 
 
 @pytest.fixture
@@ -93,10 +111,9 @@ def test_no_detections_gives_zeros(ann_file):
     assert list(result) == KEYS and set(result.values()) == {0.0}
 
 
-def test_classwise_logs_a_table_per_class(ann_file, capsys):
-    MMLogger.get_instance('test_classwise', log_level='INFO')
+def test_classwise_logs_a_table_per_class(ann_file, logged):
     evaluate(CocoMetric(ann_file=ann_file, classwise=True), perfect())
-    out = capsys.readouterr().out
+    out = '\n'.join(logged)
     assert '| circle ' in out and '| square ' in out and 'mAP_50' in out
 
 
@@ -141,13 +158,12 @@ def _noisy(seed):
 
 
 @pytest.mark.skipif(not faster_coco_eval_available(), reason='faster-coco-eval not installed')
-def test_faster_coco_eval_backend_gives_the_same_numbers_and_table(ann_file, capsys):
-    MMLogger.get_instance('test_backends', log_level='INFO')
+def test_faster_coco_eval_backend_gives_the_same_numbers_and_table(ann_file, logged):
     results, tables = [], []
     for backend in ('pycocotools', 'faster_coco_eval'):
         results.append(evaluate(CocoMetric(ann_file=ann_file, classwise=True,
                                            eval_backend=backend), _noisy(0)))
-        tables.append(capsys.readouterr().out.split('| category')[1])
+        tables.append(next(m for m in logged[::-1] if '| category' in m))
     assert results[0] == results[1]
     assert 0.0 < results[0]['coco/bbox_mAP'] < 1.0
     assert tables[0] == tables[1]

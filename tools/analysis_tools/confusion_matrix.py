@@ -25,7 +25,8 @@ from mmengine.registry import init_default_scope
 from torchvision.ops import box_iou
 
 from detkit.engine.checkpoint import safe_globals
-from detkit.engine.runner_utils import load_config, run_tool
+from detkit.engine.runner_utils import run_tool
+from detkit.utils import load_config
 from detkit.registry import DATASETS
 from detkit.utils.optional_import import pyplot
 

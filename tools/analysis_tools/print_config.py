@@ -13,7 +13,8 @@ from typing import Optional, Sequence
 import yaml
 from mmengine.config import DictAction
 
-from detkit.engine.runner_utils import load_config, run_tool
+from detkit.engine.runner_utils import run_tool
+from detkit.utils import load_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
