@@ -6,9 +6,9 @@ import torch
 
 from detkit.engine import dist
 from detkit.engine.runner_utils import (add_common_args, enable_amp, enable_auto_scale_lr,
-                                        load_config, run_tool, set_checkpoint_strict,
-                                        setup_common)
+                                        run_tool, set_checkpoint_strict, setup_common)
 from detkit.registry import MODELS
+from detkit.utils import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'retinanet_r18_fpn_synthetic.py')
