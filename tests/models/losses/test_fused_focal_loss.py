@@ -95,3 +95,18 @@ def test_sum_with_avg_factor_is_refused():
     pred, labels, _ = _inputs(n=5, k=2)
     with pytest.raises(ValueError, match='avg_factor can not be used with reduction="sum"'):
         fused_sigmoid_focal_loss(pred, labels, reduction='sum', avg_factor=2.0)
+
+
+def test_cpu_softplus_keeps_the_digits_and_the_special_values():
+    from detkit.models.losses.fused_focal_loss import _softplus_cpu
+    x = torch.cat([torch.linspace(-120, 120, 200001), torch.randn(100000) * 6,
+                   torch.tensor([0., 1e-30, -1e-30, 16.6, -16.6, 17., -17., 88.7, -103.])])
+    x64 = x.double()
+    exact = torch.where(x64 > 0, x64, torch.zeros_like(x64)) + torch.log1p(torch.exp(-x64.abs()))
+    scratch = [torch.empty_like(x) for _ in range(3)]
+    got = _softplus_cpu(x, *scratch).double()
+    rel = (got - exact).abs() / exact.clamp(min=1e-45)
+    assert rel[exact > 1e-37].max() < 3e-7  # F.softplus: 1.2e-7 on the same values
+    special = torch.tensor([float('inf'), float('-inf'), float('nan')])
+    out = _softplus_cpu(special, *[torch.empty(3) for _ in range(3)])
+    assert out[0] == float('inf') and out[1] == 0 and out[2].isnan()
