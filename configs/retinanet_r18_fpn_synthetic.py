@@ -1,7 +1,7 @@
 # The embedded default: a half-width ResNet-18 RetinaNet trained from scratch on
 # detkit's synthetic shapes (generated on first use, no download), sized to
 # train on 2 CPU cores in about ten minutes: 14 epochs of 125 iterations at
-# ~0.33 s, mAP 0.53 / mAP@0.5 0.79 on the val set. `bash tools/demo.sh` runs it.
+# ~0.33 s, mAP 0.53-0.54 / mAP@0.5 0.79-0.82 on the val set. `bash tools/demo.sh` runs it.
 _base_ = [
     '_base_/models/retinanet_r50_fpn.py',
     '_base_/datasets/synthetic_detection.py',
