@@ -20,9 +20,9 @@ from mmengine.logging import print_log
 
 from detkit.datasets.base_det_dataset import make_palette
 from detkit.engine.checkpoint import load_from_local_safe, state_dict_mismatch
-from detkit.registry import DATASETS, MODELS, TRANSFORMS
+from detkit.registry import MODELS, TRANSFORMS
 from detkit.structures import DetDataSample
-from detkit.utils import load_config
+from detkit.utils import dataset_metainfo, load_config
 
 ImageInput = Union[str, np.ndarray]
 # Pipeline steps inference leaves out: it reads images itself and has no labels.
@@ -94,7 +94,7 @@ def dataset_meta_of(cfg: Config, ckpt_meta: Optional[dict], num_classes: int) ->
         if 'classes' not in meta and ckpt_meta.get('CLASSES'):  # MMDetection 2.x
             meta['classes'] = tuple(ckpt_meta['CLASSES'])
     if 'classes' not in meta:
-        meta.update(_config_dataset_meta(cfg))
+        meta.update(dataset_metainfo((cfg.get('test_dataloader') or {}).get('dataset') or {}))
     classes = tuple(meta.get('classes') or ())
     if len(classes) != num_classes:
         if classes:
@@ -109,13 +109,6 @@ def dataset_meta_of(cfg: Config, ckpt_meta: Optional[dict], num_classes: int) ->
     return dict(meta, classes=classes, palette=palette)
 
 
-def _config_dataset_meta(cfg: Config) -> dict:
-    dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
-    metainfo = dict(dataset.get('metainfo') or {})
-    if 'classes' in metainfo:
-        return metainfo
-    dataset_cls = DATASETS.get(dataset['type']) if 'type' in dataset else None
-    return dict(getattr(dataset_cls, 'METAINFO', None) or {})
 
 
 def init_detector(config: Union[str, Config], checkpoint: Optional[str] = None,

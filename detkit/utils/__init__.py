@@ -1,3 +1,3 @@
-from .config import ConfigFileError, check_num_classes, load_config
+from .config import ConfigFileError, check_num_classes, dataset_metainfo, load_config
 
-__all__ = ['ConfigFileError', 'check_num_classes', 'load_config']
+__all__ = ['ConfigFileError', 'check_num_classes', 'dataset_metainfo', 'load_config']

@@ -90,14 +90,24 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
+def dataset_metainfo(dataset: dict) -> dict:
+    """A dataset config's ``metainfo`` when it sets ``classes``, else the default
+    ``METAINFO`` of its ``type`` (``{}`` when the type is unknown)."""
+    from detkit.registry import DATASETS
+    metainfo = dict(dataset.get('metainfo') or {})
+    if 'classes' in metainfo:
+        return metainfo
+    dataset_type = dataset.get('type')
+    dataset_cls = DATASETS.get(dataset_type) if isinstance(dataset_type, str) else dataset_type
+    return dict(getattr(dataset_cls, 'METAINFO', None) or {})
+
+
 def check_num_classes(cfg: Config) -> None:
     """``model.bbox_head.num_classes`` must equal the number of dataset classes.
 
-    The classes are the train (else test) dataset's ``metainfo.classes`` or,
-    when the config does not set them, its dataset type's default
-    ``METAINFO``. Silently skipped when either side is not known.
+    The classes are those of the train (else test) dataset's config, see
+    :func:`dataset_metainfo`. Silently skipped when either side is not known.
     """
-    from detkit.registry import DATASETS
     head = cfg.get('model', {}).get('bbox_head', {})
     num_classes = head.get('num_classes')
     for key in ('train_dataloader', 'test_dataloader'):
@@ -106,11 +116,7 @@ def check_num_classes(cfg: Config) -> None:
             break
     else:
         return
-    classes = (dataset.get('metainfo') or {}).get('classes')
-    if classes is None:
-        dataset_cls = DATASETS.get(dataset.get('type', '')) if isinstance(
-            dataset.get('type'), str) else None
-        classes = getattr(dataset_cls, 'METAINFO', {}).get('classes')
+    classes = dataset_metainfo(dataset).get('classes')
     if num_classes is None or classes is None or num_classes == len(classes):
         return
     raise ValueError(

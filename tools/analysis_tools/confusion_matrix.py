@@ -26,8 +26,8 @@ from torchvision.ops import box_iou
 
 from detkit.engine.checkpoint import safe_globals
 from detkit.engine.runner_utils import run_tool
-from detkit.utils import load_config
 from detkit.registry import DATASETS
+from detkit.utils import load_config
 from detkit.utils.optional_import import pyplot
 
 
