@@ -20,6 +20,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from detkit.utils import check_num_classes
+from detkit.utils.compat import ddp_buffer_sync_kwargs
 from .checkpoint import set_unsafe_load
 from .dist import (describe_collective_failure, init_cpu_distributed,
                    install_termination_message, is_collective_failure, set_timeout)
@@ -64,8 +65,8 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     """Set ``cfg.launcher``; on CPUs start gloo now and wrap DDP for CPUs.
 
     With CUDA, mmengine starts NCCL from ``env_cfg.dist_cfg``. In both cases
-    DDP syncs buffers only at start-up (``forward_sync_buffers=False``, the
-    replacement of the deprecated ``broadcast_buffers=False`` mmengine uses).
+    DDP does not broadcast buffers in every ``forward``: the keyword for that
+    depends on the torch version, see :func:`detkit.utils.compat.ddp_buffer_sync_kwargs`.
     """
     if 'LOCAL_RANK' not in os.environ and launcher == 'pytorch':
         raise RuntimeError('--launcher pytorch needs torchrun: '
@@ -76,13 +77,11 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     install_termination_message()
     dist_cfg = cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', ConfigDict())
     set_timeout(dist_cfg.get('timeout'))
+    wrapper = dict(type='MMDistributedDataParallel', **ddp_buffer_sync_kwargs())
     if init_cpu_distributed(launcher, dist_cfg.get('timeout')):
         dist_cfg.backend = 'gloo'
-        cfg.setdefault('model_wrapper_cfg', dict(
-            type='MMDistributedDataParallel', device_ids=None, forward_sync_buffers=False))
-    else:
-        cfg.setdefault('model_wrapper_cfg', dict(
-            type='MMDistributedDataParallel', forward_sync_buffers=False))
+        wrapper['device_ids'] = None  # a CPU module: DDP refuses device ids
+    cfg.setdefault('model_wrapper_cfg', wrapper)
 
 
 def enable_amp(cfg: Config, dtype: str = 'float16') -> None:
