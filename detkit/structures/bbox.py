@@ -1,4 +1,6 @@
 """Box helpers. Boxes are ``xyxy`` (x1, y1, x2, y2) in pixels unless named."""
+from typing import Sequence, Union
+
 import torch
 from torch import Tensor
 
@@ -42,3 +44,43 @@ def bbox_overlaps(boxes1: Tensor, boxes2: Tensor, mode: str = 'iou',
     else:
         union = area1[..., :, None].expand_as(overlap)
     return overlap / union.clamp(min=eps)
+
+
+def clip_bboxes(boxes: Tensor, max_shape: Union[Sequence[int], Tensor]) -> Tensor:
+    """Clamp xyxy ``boxes [..., 4]`` to x in ``[0, W]`` and y in ``[0, H]``.
+
+    Args:
+        boxes: ``[..., 4]`` xyxy.
+        max_shape: ``(H, W)``, or a ``[B, 2]`` tensor of per-image ``(H, W)``
+            for ``[B, N, 4]`` boxes.
+    """
+    if isinstance(max_shape, Tensor):
+        hw = max_shape.to(boxes)
+        if hw.dim() == 2:
+            if boxes.dim() != 3 or hw.size(0) != boxes.size(0):
+                raise ValueError(f'clip_bboxes: a [B, 2] max_shape needs [B, N, 4] boxes, got '
+                                 f'max_shape {tuple(hw.shape)} and boxes {tuple(boxes.shape)}')
+            hw = hw[:, None, :]
+        return torch.minimum(boxes.clamp(min=0), hw[..., [1, 0, 1, 0]])
+    height, width = max_shape[0], max_shape[1]
+    x = boxes[..., 0::2].clamp(min=0, max=width)
+    y = boxes[..., 1::2].clamp(min=0, max=height)
+    return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], dim=-1)
+
+
+def centerness_target(distances: Tensor) -> Tensor:
+    """FCOS / ATSS centre-ness ``[...]`` of points given their ``distances [..., 4]`` to a box.
+
+    ``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))`` with ``(l, t, r,
+    b)`` the distances from the point to the box's left, top, right and
+    bottom sides (:class:`DistancePointBBoxCoder` ``encode``): 1 at the box
+    centre, towards 0 at its border. Meaningful for points inside the box
+    only; finite everywhere, so that a head can compute it for every prior
+    of a fixed-shape batch and select the positives afterwards.
+    """
+    left_right = distances[..., 0::2]
+    top_bottom = distances[..., 1::2]
+    tiny = torch.finfo(distances.dtype).tiny
+    ratio_x = left_right.amin(dim=-1) / left_right.amax(dim=-1).clamp(min=tiny)
+    ratio_y = top_bottom.amin(dim=-1) / top_bottom.amax(dim=-1).clamp(min=tiny)
+    return (ratio_x * ratio_y).clamp(min=0).sqrt()

@@ -1,4 +1,7 @@
 from .conv_module import ConvModule
+from .integral import Integral
 from .norm import build_activation_layer, build_conv_layer, build_norm_layer
+from .scale import Scale
 
-__all__ = ['ConvModule', 'build_activation_layer', 'build_conv_layer', 'build_norm_layer']
+__all__ = ['ConvModule', 'Integral', 'Scale', 'build_activation_layer', 'build_conv_layer',
+           'build_norm_layer']

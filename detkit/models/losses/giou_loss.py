@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from detkit.registry import MODELS
+from .iou_loss import aligned_overlap_and_union
 from .utils import WeightedLoss, weight_reduce_loss
 
 
@@ -13,12 +14,7 @@ def aligned_giou(pred: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
 
     Union and enclosing area are floored at ``eps``, as MMDetection does.
     """
-    area_pred = (pred[..., 2] - pred[..., 0]) * (pred[..., 3] - pred[..., 1])
-    area_target = (target[..., 2] - target[..., 0]) * (target[..., 3] - target[..., 1])
-    inter_wh = (torch.min(pred[..., 2:], target[..., 2:])
-                - torch.max(pred[..., :2], target[..., :2])).clamp(min=0)
-    overlap = inter_wh[..., 0] * inter_wh[..., 1]
-    union = (area_pred + area_target - overlap).clamp(min=eps)
+    overlap, union = aligned_overlap_and_union(pred, target, eps)
     enclose_wh = (torch.max(pred[..., 2:], target[..., 2:])
                   - torch.min(pred[..., :2], target[..., :2])).clamp(min=0)
     enclose_area = (enclose_wh[..., 0] * enclose_wh[..., 1]).clamp(min=eps)

@@ -1,6 +1,7 @@
-"""Anchor generation, label assignment and box coding for dense heads."""
-from .assigners import AssignResult, MaxIoUAssigner
-from .coders import DeltaXYWHBBoxCoder
-from .prior_generators import AnchorGenerator
+"""Prior generation, label assignment and box coding for dense heads."""
+from .assigners import ATSSAssigner, AssignResult, MaxIoUAssigner
+from .coders import DeltaXYWHBBoxCoder, DistancePointBBoxCoder
+from .prior_generators import AnchorGenerator, GridPriorGenerator, MlvlPointGenerator
 
-__all__ = ['AnchorGenerator', 'AssignResult', 'DeltaXYWHBBoxCoder', 'MaxIoUAssigner']
+__all__ = ['ATSSAssigner', 'AnchorGenerator', 'AssignResult', 'DeltaXYWHBBoxCoder',
+           'DistancePointBBoxCoder', 'GridPriorGenerator', 'MaxIoUAssigner', 'MlvlPointGenerator']

@@ -1,4 +1,5 @@
 from .assign_result import AssignResult
+from .atss_assigner import ATSSAssigner
 from .max_iou_assigner import MaxIoUAssigner
 
-__all__ = ['AssignResult', 'MaxIoUAssigner']
+__all__ = ['ATSSAssigner', 'AssignResult', 'MaxIoUAssigner']

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from detkit.registry import TASK_UTILS
 from detkit.structures import xyxy_to_cxcywh
+from detkit.structures.bbox import clip_bboxes
 
 
 @TASK_UTILS.register_module()
@@ -85,23 +86,5 @@ class DeltaXYWHBBoxCoder:
         half_wh = pwh * dwh.exp() * 0.5
         boxes = torch.cat([gxy - half_wh, gxy + half_wh], dim=-1)
         if self.clip_border and max_shape is not None:
-            boxes = self._clip(boxes, max_shape)
+            boxes = clip_bboxes(boxes, max_shape)
         return boxes
-
-    @staticmethod
-    def _clip(boxes: Tensor, max_shape: Union[Tuple[int, int], Tensor]) -> Tensor:
-        """Clamp x to ``[0, W]`` and y to ``[0, H]``; a ``[B, 2]`` shape clips per image."""
-        if isinstance(max_shape, Tensor):
-            hw = max_shape.to(boxes)
-            if hw.dim() == 2:
-                if boxes.dim() != 3 or hw.size(0) != boxes.size(0):
-                    raise ValueError(f'DeltaXYWHBBoxCoder.decode: a [B, 2] max_shape needs '
-                                     f'[B, N, 4] boxes, got max_shape {tuple(hw.shape)} and '
-                                     f'boxes {tuple(boxes.shape)}')
-                hw = hw[:, None, :]
-            upper = hw[..., [1, 0, 1, 0]]
-            return torch.minimum(boxes.clamp(min=0), upper)
-        height, width = max_shape[0], max_shape[1]
-        x = boxes[..., 0::2].clamp(min=0, max=width)
-        y = boxes[..., 1::2].clamp(min=0, max=height)
-        return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], dim=-1)

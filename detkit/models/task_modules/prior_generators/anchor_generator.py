@@ -1,27 +1,15 @@
 """Multi-level anchor boxes on feature-map grids, with MMDetection's layout."""
-from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from detkit.registry import TASK_UTILS
-
-Size = Tuple[int, int]
-DeviceLike = Union[str, torch.device]
-
-
-def _pair(value: Union[float, Sequence[float]]) -> Tuple[float, float]:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f'AnchorGenerator stride must be a number or a (w, h) pair, '
-                             f'got {value!r}')
-        return value[0], value[1]
-    return value, value
+from .grid_prior_generator import DeviceLike, GridPriorGenerator, Size
 
 
 @TASK_UTILS.register_module()
-class AnchorGenerator:
+class AnchorGenerator(GridPriorGenerator):
     """Anchors for every location of every feature level (MMDetection semantics).
 
     Per level ``l`` there are ``A = len(ratios) * len(scales)`` base anchors of
@@ -50,9 +38,6 @@ class AnchorGenerator:
             centre, to whole pixels, as torchvision does.
     """
 
-    #: how many featmap-size combinations :meth:`grid_priors` keeps
-    cache_size = 16
-
     def __init__(self, strides: Sequence[Union[int, Sequence[int]]],
                  ratios: Sequence[float], scales: Optional[Sequence[float]] = None,
                  base_sizes: Optional[Sequence[int]] = None, scale_major: bool = True,
@@ -62,12 +47,10 @@ class AnchorGenerator:
                  center_offset: float = 0.,
                  sizes: Optional[Sequence[Sequence[float]]] = None,
                  round_base_anchors: bool = False) -> None:
-        if len(strides) == 0:
-            raise ValueError('AnchorGenerator needs at least one stride, got strides=[]')
+        super().__init__(strides)
         if len(ratios) == 0 or any(r <= 0 for r in ratios):
             raise ValueError(f'AnchorGenerator ratios must be a non-empty list of positive '
                              f'h/w ratios, got ratios={list(ratios)!r}')
-        self.strides = [_pair(s) for s in strides]
         if base_sizes is None:
             base_sizes = [min(s) for s in self.strides]
         elif len(base_sizes) != len(strides):
@@ -97,7 +80,6 @@ class AnchorGenerator:
             self._single_level_base_anchors(size, None if centers is None else centers[i],
                                             None if sizes is None else self.sizes[i])
             for i, size in enumerate(self.base_sizes)]
-        self._grid_cache: 'OrderedDict[tuple, List[Tensor]]' = OrderedDict()
 
     @staticmethod
     def _check_sizes(sizes, num_levels: int, scale_args: tuple) -> Optional[List[List[float]]]:
@@ -164,10 +146,6 @@ class AnchorGenerator:
         return torch.stack([cx - 0.5 * ws, cy - 0.5 * hs, cx + 0.5 * ws, cy + 0.5 * hs], dim=-1)
 
     @property
-    def num_levels(self) -> int:
-        return len(self.strides)
-
-    @property
     def num_base_priors(self) -> List[int]:
         """Anchors per location, per level."""
         return [a.size(0) for a in self.base_anchors]
@@ -179,21 +157,7 @@ class AnchorGenerator:
         Results are cached per (sizes, dtype, device); the returned tensors are
         shared, so callers must not modify them in place.
         """
-        self._check_levels(featmap_sizes)
-        device = torch.device(device)
-        key = (tuple((int(h), int(w)) for h, w in featmap_sizes), dtype, device)
-        cached = self._grid_cache.get(key)
-        if cached is not None:
-            self._grid_cache.move_to_end(key)
-            return list(cached)
-        # tensors made in inference mode could not be saved for backward later
-        with torch.inference_mode(False):
-            anchors = [self._single_level_grid_priors(i, key[0][i], dtype, device)
-                       for i in range(self.num_levels)]
-        self._grid_cache[key] = anchors
-        if len(self._grid_cache) > self.cache_size:
-            self._grid_cache.popitem(last=False)
-        return list(anchors)
+        return self._cached_grid_priors(featmap_sizes, dtype, device)
 
     def _single_level_grid_priors(self, level: int, featmap_size: Size, dtype: torch.dtype,
                                   device: torch.device) -> Tensor:
@@ -205,45 +169,6 @@ class AnchorGenerator:
         shift_yy, shift_xx = torch.meshgrid(shift_y, shift_x, indexing='ij')
         shifts = torch.stack([shift_xx, shift_yy, shift_xx, shift_yy], dim=-1).reshape(-1, 4)
         return (base[None, :, :] + shifts[:, None, :]).reshape(-1, 4)
-
-    def valid_flags(self, featmap_sizes: Sequence[Size], pad_shape: Sequence[int],
-                    device: DeviceLike = 'cpu') -> List[Tensor]:
-        """Per level ``[H * W * A]`` bool: the anchor's location lies inside ``pad_shape``.
-
-        Location ``(y, x)`` of a level is valid iff ``y < ceil(pad_h / stride_h)``
-        and ``x < ceil(pad_w / stride_w)``; its ``A`` anchors share the flag.
-        """
-        flags = self.batch_valid_flags(featmap_sizes, [pad_shape], device=device)[0]
-        sizes = [int(h) * int(w) * a for (h, w), a in zip(featmap_sizes, self.num_base_priors)]
-        return list(flags.split(sizes))
-
-    def batch_valid_flags(self, featmap_sizes: Sequence[Size],
-                          pad_shapes: Sequence[Sequence[int]],
-                          device: DeviceLike = 'cpu') -> Tensor:
-        """``[B, N]`` bool valid flags of all levels (concatenated) for ``B`` images.
-
-        Args:
-            featmap_sizes: per level ``(H, W)``.
-            pad_shapes: per image ``(pad_h, pad_w)`` (extra trailing items ignored).
-        """
-        self._check_levels(featmap_sizes)
-        shapes = torch.as_tensor([tuple(s[:2]) for s in pad_shapes], device=device)
-        shapes = shapes.reshape(-1, 2)
-        pad_h, pad_w = shapes[:, 0, None, None], shapes[:, 1, None, None]
-        flags = []
-        for (feat_h, feat_w), (stride_w, stride_h), num_base in zip(
-                featmap_sizes, self.strides, self.num_base_priors):
-            # for an integer y: y < ceil(pad_h / stride) <=> y * stride < pad_h
-            valid_y = torch.arange(int(feat_h), device=device)[None, :, None] * stride_h < pad_h
-            valid_x = torch.arange(int(feat_w), device=device)[None, None, :] * stride_w < pad_w
-            valid = valid_y & valid_x
-            flags.append(valid[..., None].expand(*valid.shape, num_base).reshape(len(shapes), -1))
-        return torch.cat(flags, dim=1)
-
-    def _check_levels(self, featmap_sizes: Sequence[Size]) -> None:
-        if len(featmap_sizes) != self.num_levels:
-            raise ValueError(f'AnchorGenerator has {self.num_levels} levels (strides '
-                             f'{self.strides}) but got {len(featmap_sizes)} featmap sizes')
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(strides={self.strides}, ratios={self.ratios.tolist()}, '
