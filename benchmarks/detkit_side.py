@@ -153,5 +153,5 @@ class DetkitSide:
 
         def step() -> List[InstanceData]:
             with torch.inference_mode():
-                return self.head.predict_by_feat(cls, reg, metas, rescale=True)
+                return self.head.predict_by_feat(cls, reg, batch_img_metas=metas, rescale=True)
         return step

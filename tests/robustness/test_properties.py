@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detkit.models.dense_heads.dense_utils import batched_class_nms
+from detkit.models.layers.nms import batched_class_nms
 from detkit.models.task_modules import DeltaXYWHBBoxCoder, MaxIoUAssigner
 from detkit.structures import bbox_overlaps
 
@@ -46,7 +46,7 @@ def test_iou_is_symmetric_bounded_and_one_on_itself(a, b):
 @given(boxes(min_n=1, max_n=6, size=200.0), boxes(min_n=20, max_n=120, size=256.0))
 def test_assigner_invariants(gts, priors):
     assigner = MaxIoUAssigner(pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0.0)
-    res = assigner.assign(priors, gts[None], torch.zeros(1, len(gts), dtype=torch.long),
+    res = assigner.assign(priors, [len(priors)], gts[None], torch.zeros(1, len(gts), dtype=torch.long),
                           torch.ones(1, len(gts), dtype=torch.bool))
     ious = bbox_overlaps(gts, priors)
     gt_inds, max_ious = res.gt_inds[0], ious.max(0).values

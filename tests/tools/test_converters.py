@@ -17,7 +17,7 @@ from detkit.apis import init_detector
 from detkit.apis.inference import load_weights
 from detkit.apis.model_converters import (clean_checkpoint, coco91_to_coco80,
                                           convert_torchvision_retinanet)
-from detkit.models.dense_heads.dense_utils import flatten_levels
+from detkit.models.utils.level_maps import flatten_levels
 from detkit.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,8 +120,8 @@ def test_converted_model_reproduces_torchvision(torchvision_model, converted):
 
     metas = [dict(img_shape=(HEIGHT, WIDTH), ori_shape=(HEIGHT, WIDTH), scale_factor=(1., 1.),
                   pad_shape=(HEIGHT, WIDTH), batch_input_shape=(HEIGHT, WIDTH))] * 2
-    ours = model.bbox_head.predict_by_feat(list(cls_scores), list(bbox_preds), metas,
-                                           rescale=True)
+    ours = model.bbox_head.predict_by_feat(list(cls_scores), list(bbox_preds),
+                                           batch_img_metas=metas, rescale=True)
     for pred, ref in zip(ours, theirs):
         assert 50 < len(ref['boxes']) <= 300
         assert len(pred) == len(ref['boxes'])

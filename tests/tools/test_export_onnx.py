@@ -74,7 +74,8 @@ def test_onnxruntime_outputs_and_detections_match_pytorch(exported, checkpoint):
 
     metas = [dict(img_shape=(96, 224), ori_shape=(96, 224), scale_factor=(1.0, 1.0),
                   pad_shape=(96, 224), batch_input_shape=(96, 224)) for _ in range(2)]
-    from_onnx = model.bbox_head.predict_by_feat(outputs[:5], outputs[5:], metas, rescale=True)
+    from_onnx = model.bbox_head.predict_by_feat(outputs[:5], outputs[5:], batch_img_metas=metas,
+                                                rescale=True)
     with torch.no_grad():
         reference = model.predict(images, [DetDataSample(metainfo=m) for m in metas])
     for ours, ref in zip(from_onnx, reference):

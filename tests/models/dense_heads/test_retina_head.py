@@ -74,11 +74,11 @@ def test_predict_matches_reference(load_ref, dense):
     ref = load_ref('head_small')
     head = build_head(ref)
     out = ref['outputs']
-    pred_a = head.predict_by_feat(out['cls_scores'], out['bbox_preds'], metas(ref))
+    pred_a = head.predict_by_feat(out['cls_scores'], out['bbox_preds'], batch_img_metas=metas(ref))
     assert [len(p) for p in pred_a] == [0, 0]
     b_cls = [dense(s) for s in ref['inputs']['b_cls_scores']]
     b_box = [dense(s) for s in ref['inputs']['b_bbox_preds']]
-    pred_b = head.predict_by_feat(b_cls, b_box, metas(ref))
+    pred_b = head.predict_by_feat(b_cls, b_box, batch_img_metas=metas(ref))
     assert [len(p) for p in pred_b] == [100, 100]
     assert_same_detections(pred_b, out['pred_b'])
 

@@ -1,5 +1,5 @@
 """IoU-threshold assignment of priors to gt boxes, for a whole batch at once."""
-from typing import Optional, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -79,13 +79,16 @@ class MaxIoUAssigner:
         self.ignore_wrt_candidates = ignore_wrt_candidates
         self.match_low_quality = match_low_quality
 
-    def assign(self, priors: Tensor, gt_bboxes: Tensor, gt_labels: Tensor, gt_valid: Tensor,
-               prior_valid: Optional[Tensor] = None, ignore_bboxes: Optional[Tensor] = None,
+    def assign(self, priors: Tensor, num_level_priors: Sequence[int], gt_bboxes: Tensor,
+               gt_labels: Tensor, gt_valid: Tensor, prior_valid: Optional[Tensor] = None,
+               ignore_bboxes: Optional[Tensor] = None,
                ignore_valid: Optional[Tensor] = None) -> AssignResult:
         """Assign the priors shared by a batch to each image's gts.
 
         Args:
             priors: ``[N, 4]`` xyxy, shared by all images.
+            num_level_priors: priors per FPN level (the call pattern of every
+                assigner; IoU thresholds do not depend on the level).
             gt_bboxes: ``[B, G, 4]`` xyxy, padded to the largest image's ``G``.
             gt_labels: ``[B, G]`` int64.
             gt_valid: ``[B, G]`` bool, False for padding.

@@ -1,9 +1,8 @@
-"""The copy-free level helpers and the chunked CPU NMS agree with the plain formulas."""
+"""The copy-free level helpers agree with the plain permute / reshape / cat formulas."""
 import pytest
 import torch
-from torchvision.ops import nms
 
-from detkit.models.dense_heads import dense_utils as du
+from detkit.models.utils import level_maps as lm
 
 
 def _plain_flatten(maps, channels):
@@ -14,8 +13,8 @@ def _plain_flatten(maps, channels):
 def test_flatten_levels_matches_permute_reshape_cat(fmt):
     maps = [torch.randn(2, 3 * 5, h, w).contiguous(memory_format=fmt)
             for h, w in ((6, 5), (3, 3), (1, 2))]
-    assert torch.equal(du.flatten_levels(maps, 5), _plain_flatten(maps, 5))
-    assert torch.equal(du.flatten_levels(maps[:1], 5), _plain_flatten(maps[:1], 5))
+    assert torch.equal(lm.flatten_levels(maps, 5), _plain_flatten(maps, 5))
+    assert torch.equal(lm.flatten_levels(maps[:1], 5), _plain_flatten(maps[:1], 5))
 
 
 @pytest.mark.parametrize('fmt', [torch.contiguous_format, torch.channels_last])
@@ -23,7 +22,7 @@ def test_topk_per_image_finds_the_flattened_topk(fmt):
     num_classes, num_base = 4, 3
     cls = torch.randn(2, num_base * num_classes, 5, 7).contiguous(memory_format=fmt)
     flat = _plain_flatten([cls], num_classes).reshape(2, -1)
-    logits, anchors, labels = du.topk_per_image(cls, num_classes, 20)
+    logits, anchors, labels = lm.topk_per_image(cls, num_classes, 20)
     expected = flat.topk(20, dim=1).values
     assert torch.equal(logits.sort(dim=1).values, expected.sort(dim=1).values)
     # each returned (anchor, label) points at its logit in the flattened order
@@ -31,23 +30,11 @@ def test_topk_per_image_finds_the_flattened_topk(fmt):
 
 
 @pytest.mark.parametrize('fmt', [torch.contiguous_format, torch.channels_last])
-def test_gather_anchors_reads_the_anchor_channels(fmt):
+def test_gather_priors_reads_the_prior_channels(fmt):
     reg = torch.randn(2, 3 * 4, 4, 6).contiguous(memory_format=fmt)
     anchors = torch.randint(0, 4 * 6 * 3, (2, 9))
     expected = _plain_flatten([reg], 4).gather(1, anchors[..., None].expand(-1, -1, 4))
-    assert torch.equal(du.gather_anchors(reg, anchors, 4), expected)
-
-
-def test_chunked_cpu_nms_keeps_what_one_offset_call_keeps():
-    gen = torch.Generator().manual_seed(0)
-    num = 4 * du.CPU_NMS_CHUNK
-    xy = torch.rand(num, 2, generator=gen) * 200
-    boxes = torch.cat([xy, xy + 5 + torch.rand(num, 2, generator=gen) * 40], 1)
-    scores = torch.rand(num, generator=gen)
-    groups = torch.randint(0, 37, (num,), generator=gen)
-    expected = nms(du._offset_boxes(boxes, groups), scores.double(), 0.5)
-    kept = du.batched_class_nms(boxes, scores, groups, 0.5)
-    assert torch.equal(kept, expected)
+    assert torch.equal(lm.gather_priors(reg, anchors, 4), expected)
 
 
 @pytest.mark.parametrize('fmt', [torch.contiguous_format, torch.channels_last])
@@ -56,8 +43,8 @@ def test_topk_per_image_with_a_floor_keeps_the_same_entries_above_it(fmt):
     gen = torch.Generator().manual_seed(0)
     cls = torch.randn(2, 9 * num_classes, 40, 40, generator=gen).contiguous(memory_format=fmt)
     cls[1] -= 2.5  # the second image has fewer than k entries above the floor
-    plain = du.topk_per_image(cls, num_classes, k)
-    floored = du.topk_per_image(cls, num_classes, k, min_logit=floor)
+    plain = lm.topk_per_image(cls, num_classes, k)
+    floored = lm.topk_per_image(cls, num_classes, k, min_logit=floor)
     for img in range(2):
         def above(result):
             logits, anchors, labels = (t[img] for t in result)
