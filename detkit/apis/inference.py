@@ -19,7 +19,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.logging import print_log
 
 from detkit.datasets.base_det_dataset import make_palette
-from detkit.engine.checkpoint import load_from_local_safe, state_dict_mismatch
+from detkit.engine.checkpoint import state_dict_mismatch
+from detkit.engine.checkpoint_sources import load_checkpoint_file
 from detkit.registry import MODELS, TRANSFORMS
 from detkit.structures import DetDataSample
 from detkit.utils import dataset_metainfo, load_config
@@ -48,14 +49,13 @@ def as_config(config: Union[str, Config], cfg_options: Optional[dict] = None) ->
 def read_checkpoint(path: str) -> Dict[str, Any]:
     """A checkpoint as a dict, loaded with ``weights_only=True`` and detkit's allow-list.
 
+    ``path`` may be a local file, ``torchvision://NAME`` or a URL (downloaded
+    once into the cache, see :mod:`detkit.engine.checkpoint_sources`).
     Raises ``FileNotFoundError`` for a missing file and
     :class:`detkit.engine.UnsafeCheckpointError` for a file that pickles code
     (``detkit.engine.set_unsafe_load(True)`` trusts it).
     """
-    if re.match(r'^[a-z]+://', str(path)):
-        raise ValueError(f'checkpoint {path!r} is a URL; detkit never downloads: fetch it '
-                         f'and pass the local file')
-    ckpt = load_from_local_safe(str(path), map_location='cpu')
+    ckpt = load_checkpoint_file(str(path), map_location='cpu')
     if not isinstance(ckpt, dict):
         raise TypeError(f'checkpoint {path} holds a {type(ckpt).__name__}, not a dict of '
                         f'tensors (a state dict) or a dict with a "state_dict" entry')

@@ -3,11 +3,14 @@
 Importing this package registers detkit's hooks and optimizer wrappers and,
 through :mod:`detkit.engine.checkpoint`, installs safe checkpoint loading
 (``weights_only=True`` with an allow-list) and atomic checkpoint writing
-into mmengine.
+into mmengine; :mod:`detkit.engine.checkpoint_sources` adds cached, verified
+downloads for ``torchvision://``, ``open-mmlab://`` and URL checkpoints.
 """
-from .checkpoint import (AtomicLocalBackend, UnsafeCheckpointError,
+from .checkpoint import (AtomicLocalBackend, CorruptCheckpointError, UnsafeCheckpointError,
                          find_latest_complete_checkpoint, is_complete_checkpoint,
                          load_from_local_safe, set_unsafe_load, state_dict_mismatch)
+from .checkpoint_sources import (CheckpointSourceError, load_checkpoint_file,
+                                 resolve_checkpoint)
 from .dist import init_cpu_distributed
 from .hooks import (CheckpointMatchHook, CheckpointMismatchError, DetVisualizationHook,
                     EpochSeedHook, NonFiniteLossError, NonFiniteLossHook, ProgressBarHook)
@@ -15,9 +18,11 @@ from .optim_wrappers import CPUAmpOptimWrapper, GuardedAmpOptimWrapper, GuardedO
 
 __all__ = [
     'AtomicLocalBackend', 'CPUAmpOptimWrapper', 'CheckpointMatchHook',
-    'CheckpointMismatchError', 'DetVisualizationHook', 'EpochSeedHook',
+    'CheckpointMismatchError', 'CheckpointSourceError', 'CorruptCheckpointError',
+    'DetVisualizationHook', 'EpochSeedHook',
     'GuardedAmpOptimWrapper', 'GuardedOptimWrapper', 'NonFiniteLossError',
     'NonFiniteLossHook', 'ProgressBarHook', 'UnsafeCheckpointError',
     'find_latest_complete_checkpoint', 'init_cpu_distributed', 'is_complete_checkpoint',
-    'load_from_local_safe', 'set_unsafe_load', 'state_dict_mismatch'
+    'load_checkpoint_file', 'load_from_local_safe', 'resolve_checkpoint', 'set_unsafe_load',
+    'state_dict_mismatch'
 ]

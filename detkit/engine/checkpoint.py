@@ -10,7 +10,10 @@ things through mmengine's own extension points:
   ``torch.load(weights_only=True)`` and an allow-list of exactly the globals
   that mmengine's checkpoints contain. Anything else is refused with
   :class:`UnsafeCheckpointError`, unless the user trusts the file explicitly
-  (``--unsafe-load`` → :func:`set_unsafe_load`).
+  (``--unsafe-load`` → :func:`set_unsafe_load`). A file that is empty,
+  truncated or no checkpoint at all raises :class:`CorruptCheckpointError`
+  naming it. URLs and model-zoo names are resolved to cached local files by
+  :mod:`detkit.engine.checkpoint_sources` before they get here.
 - **Writing**: the ``local`` file backend (used by ``CheckpointHook`` and
   ``Runner.save_checkpoint``) is replaced by :class:`AtomicLocalBackend`,
   which writes to a temporary file in the same directory and renames it,
@@ -42,6 +45,10 @@ _HISTORY_BUFFER_METHODS = {'min', 'max', 'current', 'mean'}
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint contains pickled objects outside the allow-list."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file is empty, truncated, or not a PyTorch checkpoint at all."""
 
 
 def set_unsafe_load(enabled: bool) -> None:
@@ -117,17 +124,29 @@ def _refusal_message(filename: str) -> str:
         'tensors, e.g. torch.save({"state_dict": model.state_dict()}, path).')
 
 
-def load_from_local_safe(filename: str,
-                          map_location: Union[str, Callable, None] = None) -> Any:
-    """Load a local checkpoint with ``weights_only=True`` and the allow-list.
+def describe_corruption(filename: str) -> Optional[str]:
+    """What is wrong with a file ``torch.load`` cannot read, or None if it looks intact.
 
-    Raises:
-        FileNotFoundError: the file does not exist.
-        UnsafeCheckpointError: the file pickles objects outside the list.
+    ``torch.save`` writes a zip archive (or, in the legacy format, a pickle
+    stream starting with byte 0x80); a truncated archive lacks its central
+    directory, and an HTML error page saved instead of the file is neither.
     """
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint "{filename}" does not exist.')
+    size = osp.getsize(filename)
+    if size == 0:
+        return 'is empty (0 bytes)'
+    with open(filename, 'rb') as f:
+        head = f.read(16)
+    if head.startswith(b'PK\x03\x04'):
+        if is_complete_checkpoint(filename):
+            return None
+        return (f'is truncated or corrupt ({size} bytes; its zip archive is incomplete or '
+                'fails its CRC check)')
+    if head.startswith(b'\x80'):
+        return None
+    return f'is not a PyTorch checkpoint (its first bytes are {head!r})'
+
+
+def _load(filename: str, map_location: Union[str, Callable, None]) -> Any:
     if _UNSAFE_LOAD:
         print_log(f'Loading "{filename}" with full pickle (--unsafe-load).',
                   logger='current')
@@ -136,8 +155,38 @@ def load_from_local_safe(filename: str,
         with torch.serialization.safe_globals(safe_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        if describe_corruption(filename) is not None:
+            raise
         raise UnsafeCheckpointError(
             f'{_refusal_message(filename)}\n(torch said: {err})') from None
+
+
+def load_from_local_safe(filename: str,
+                          map_location: Union[str, Callable, None] = None) -> Any:
+    """Load a local checkpoint with ``weights_only=True`` and the allow-list.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        CorruptCheckpointError: the file is empty, truncated or not a checkpoint.
+        UnsafeCheckpointError: the file pickles objects outside the list.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(
+            f'checkpoint "{filename}" does not exist; a path is read as it is, no download '
+            'is attempted (torchvision://NAME, open-mmlab://NAME and https:// or file:// '
+            'URLs are downloaded and cached)')
+    try:
+        return _load(filename, map_location)
+    except UnsafeCheckpointError:
+        raise
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        problem = describe_corruption(filename)
+        if problem is None:
+            raise
+        raise CorruptCheckpointError(
+            f'checkpoint "{filename}" {problem}, so it cannot be loaded. Delete it and copy '
+            'or download it again.') from err
 
 
 class AtomicLocalBackend(LocalBackend):

@@ -86,8 +86,11 @@ def test_a_checkpoint_of_another_model_lists_the_mismatch(demo_weights):
                       cfg_options={'model.bbox_head.num_classes': 3})
 
 
-def test_urls_and_unknown_devices_are_refused(demo_weights):
-    with pytest.raises(ValueError, match='detkit never downloads'):
+def test_offline_urls_and_unknown_devices_are_refused(demo_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv('DETKIT_HOME', str(tmp_path))
+    monkeypatch.setenv('DETKIT_OFFLINE', '1')
+    with pytest.raises(OSError, match=r'https://example\.com/retinanet\.pth is not downloaded '
+                       r'and downloads are switched off \(DETKIT_OFFLINE=1\)'):
         init_detector(DEMO, 'https://example.com/retinanet.pth')
     with pytest.raises(ValueError, match="device 'gpu' is not a device"):
         init_detector(DEMO, device='gpu')

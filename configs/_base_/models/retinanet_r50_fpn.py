@@ -16,9 +16,9 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='pytorch',
-        # ImageNet weights in torchvision's format; no download is attempted:
-        # fetch https://download.pytorch.org/models/resnet50-0676ba61.pth into checkpoints/
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/resnet50-0676ba61.pth')),
+        # torchvision's ImageNet weights (resnet50-0676ba61.pth), downloaded once into
+        # ~/.cache/detkit/checkpoints and checked against the hash in their name
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     neck=dict(
         type='FPN',
         in_channels=[256, 512, 1024, 2048],
