@@ -1,19 +1,17 @@
 """ResNet backbone (18/34/50/101/152) with MMDetection's parameter names."""
 import os
-import pickle
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import torch
 from mmengine.model import BaseModule, initialize
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from detkit.registry import MODELS
 from ..layers import build_norm_layer
+from .pretrained_file import load_exactly, read_state_dict
 from .resnet_blocks import BasicBlock, Bottleneck, make_res_layer
 
 _DROPPED = ('fc.',)  # the ImageNet classifier of torchvision checkpoints
-_SHOWN = 5  # how many offending keys an error lists
 
 
 @MODELS.register_module()
@@ -27,14 +25,18 @@ class ResNet(BaseModule):
     Args:
         depth: 18, 34 (BasicBlock) or 50, 101, 152 (Bottleneck).
         in_channels: channels of the input image.
-        base_channels: stem width; stage ``i`` has ``base_channels·2^i``
-            planes (×4 outputs for Bottleneck).
+        stem_channels: stem width; ``None`` means ``base_channels``.
+        base_channels: stage ``i`` has ``base_channels·2^i`` planes (×4
+            outputs for Bottleneck).
         num_stages: how many of the four stages to build (1..4).
         strides, dilations: per stage; the first ``num_stages`` are used.
         out_indices: stages whose outputs are returned, 0-based.
         style: ``'pytorch'`` (stride on the 3×3 conv) or ``'caffe'``
             (stride on the first 1×1 conv of a Bottleneck).
-        deep_stem: not supported.
+        deep_stem: three 3×3 convs (``stem.0``, ``stem.3``, ``stem.6`` with
+            norms ``stem.1/4/7``) instead of the 7×7 ``conv1``, as ResNetV1c/d.
+        avg_down: downsampling shortcuts average-pool first, then a stride-1
+            1×1 conv (``downsample.1``, norm ``downsample.2``), as ResNetV1d.
         frozen_stages: freeze the stem (0) and stages ``1..frozen_stages``:
             no gradients, norms kept in eval mode. ``-1`` freezes nothing.
         norm_cfg: norm layer config, e.g. ``dict(type='GN', num_groups=32)``.
@@ -44,7 +46,8 @@ class ResNet(BaseModule):
             of each block, so that each block starts as the identity.
         init_cfg: ``None`` (Kaiming conv, unit norms), or
             ``dict(type='Pretrained', checkpoint='file.pth')`` to load a
-            torchvision-format ResNet state-dict file (never downloaded),
+            torchvision-format ResNet state-dict file (a local path, or
+            ``torchvision://resnet50`` / a URL, downloaded once and cached),
             or other mmengine init configs.
 
     Shapes: ``[B, in_channels, H, W]`` → tuple of
@@ -56,38 +59,46 @@ class ResNet(BaseModule):
                      50: (Bottleneck, (3, 4, 6, 3)), 101: (Bottleneck, (3, 4, 23, 3)),
                      152: (Bottleneck, (3, 8, 36, 3))}
 
-    def __init__(self, depth: int, in_channels: int = 3, base_channels: int = 64,
-                 num_stages: int = 4, strides: Sequence[int] = (1, 2, 2, 2),
-                 dilations: Sequence[int] = (1, 1, 1, 1),
+    def __init__(self, depth: int, in_channels: int = 3, stem_channels: Optional[int] = None,
+                 base_channels: int = 64, num_stages: int = 4,
+                 strides: Sequence[int] = (1, 2, 2, 2), dilations: Sequence[int] = (1, 1, 1, 1),
                  out_indices: Sequence[int] = (0, 1, 2, 3), style: str = 'pytorch',
-                 deep_stem: bool = False, frozen_stages: int = -1,
+                 deep_stem: bool = False, avg_down: bool = False, frozen_stages: int = -1,
                  norm_cfg: Dict = dict(type='BN', requires_grad=True),
                  norm_eval: bool = True, zero_init_residual: bool = True,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self._check_args(depth, num_stages, strides, dilations, out_indices, style,
-                         deep_stem, frozen_stages)
+                         frozen_stages)
         self.depth = depth
+        self.base_channels = base_channels
         self.num_stages = num_stages
         self.out_indices = tuple(out_indices)
+        self.deep_stem = deep_stem
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
 
-        self.conv1 = nn.Conv2d(in_channels, base_channels, 7, stride=2, padding=3, bias=False)
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, base_channels, postfix=1)
-        self.add_module(self.norm1_name, norm1)
-        self.relu = nn.ReLU(inplace=True)
+        stem_channels = base_channels if stem_channels is None else stem_channels
+        if deep_stem:
+            self.stem = _deep_stem(in_channels, stem_channels, norm_cfg)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3,
+                                   bias=False)
+            self.norm1_name, norm1 = build_norm_layer(norm_cfg, stem_channels, postfix=1)
+            self.add_module(self.norm1_name, norm1)
+            self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
         block, stage_blocks = self.arch_settings[depth]
-        inplanes = base_channels
+        inplanes = stem_channels
         self.res_layers: List[str] = []
         self.stage_channels: List[int] = []
         for i in range(num_stages):
             planes = base_channels * 2 ** i
             layer = make_res_layer(block, inplanes, planes, stage_blocks[i], strides[i],
-                                   dilations[i], style, norm_cfg)
+                                   dilations[i], style, norm_cfg, avg_down,
+                                   **self._block_kwargs(planes))
             inplanes = planes * block.expansion
             self.add_module(f'layer{i + 1}', layer)
             self.res_layers.append(f'layer{i + 1}')
@@ -95,38 +106,46 @@ class ResNet(BaseModule):
         # frozen stages and norm_eval hold from construction on, not only after .train()
         self.train(self.training)
 
+    def _block_kwargs(self, planes: int) -> Dict:
+        """Extra block arguments of a stage with ``planes`` planes (none for ResNet)."""
+        return {}
+
     def _check_args(self, depth, num_stages, strides, dilations, out_indices, style,
-                    deep_stem, frozen_stages) -> None:
+                    frozen_stages) -> None:
+        name = type(self).__name__
         if depth not in self.arch_settings:
-            raise KeyError(f'ResNet depth {depth!r} is not supported; '
+            raise KeyError(f'{name} depth {depth!r} is not supported; '
                            f'valid depths are {sorted(self.arch_settings)}')
         if not 1 <= num_stages <= 4:
-            raise ValueError(f'ResNet num_stages must be 1..4, got {num_stages}')
+            raise ValueError(f'{name} num_stages must be 1..4, got {num_stages}')
         if len(strides) < num_stages or len(dilations) < num_stages:
-            raise ValueError(f'ResNet needs a stride and a dilation per stage: '
+            raise ValueError(f'{name} needs a stride and a dilation per stage: '
                              f'num_stages={num_stages}, strides={tuple(strides)}, '
                              f'dilations={tuple(dilations)}')
         bad = [i for i in out_indices if not 0 <= i < num_stages]
         if bad or not out_indices:
-            raise ValueError(f'ResNet out_indices {tuple(out_indices)} must be non-empty '
+            raise ValueError(f'{name} out_indices {tuple(out_indices)} must be non-empty '
                              f'stage indices in 0..{num_stages - 1} (num_stages={num_stages})')
         if style not in ('pytorch', 'caffe'):
-            raise ValueError(f"ResNet style must be 'pytorch' or 'caffe', got {style!r}")
-        if deep_stem:
-            raise NotImplementedError('ResNet deep_stem=True (the ResNetV1c/V1d 3-conv stem) '
-                                      'is not implemented; use deep_stem=False')
+            raise ValueError(f"{name} style must be 'pytorch' or 'caffe', got {style!r}")
         if not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'ResNet frozen_stages must be -1..{num_stages}, '
+            raise ValueError(f'{name} frozen_stages must be -1..{num_stages}, '
                              f'got {frozen_stages}')
 
     @property
     def norm1(self) -> nn.Module:
-        """The stem's norm layer (``bn1`` or ``gn1``)."""
+        """The stem's norm layer (``bn1`` or ``gn1``; not with ``deep_stem``)."""
         return getattr(self, self.norm1_name)
+
+    @property
+    def out_channels(self) -> List[int]:
+        """Channels of each returned feature map, in output order (a neck's in_channels)."""
+        return [c for i, c in enumerate(self.stage_channels) if i in self.out_indices]
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """``[B, C, H, W]`` → the outputs of the stages in ``out_indices``."""
-        x = self.maxpool(self.relu(self.norm1(self.conv1(x))))
+        x = self.stem(x) if self.deep_stem else self.relu(self.norm1(self.conv1(x)))
+        x = self.maxpool(x)
         outs = []
         for i, name in enumerate(self.res_layers):
             x = getattr(self, name)(x)
@@ -138,7 +157,7 @@ class ResNet(BaseModule):
         """Stop gradients and put norms in eval mode for the frozen stages."""
         if self.frozen_stages < 0:
             return
-        frozen = [self.conv1, self.norm1]
+        frozen = [self.stem] if self.deep_stem else [self.conv1, self.norm1]
         frozen += [getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)]
         for module in frozen:
             module.eval()
@@ -158,8 +177,9 @@ class ResNet(BaseModule):
     def init_weights(self) -> None:
         """Initialise as ``init_cfg`` says; see the class docstring.
 
-        A ``Pretrained`` config is handled here, not by mmengine, so nothing
-        is ever downloaded and the file is read with ``weights_only=True``.
+        A ``Pretrained`` config is handled here, not by mmengine: the file is
+        fetched by detkit's cached, verified download (for a URL or
+        ``torchvision://``) and read with ``weights_only=True``.
         """
         cfgs = self.init_cfg or []
         cfgs = [cfgs] if isinstance(cfgs, dict) else list(cfgs)
@@ -203,40 +223,16 @@ class ResNet(BaseModule):
             RuntimeError: the file does not fit this ResNet; the message lists
                 missing, unexpected and shape-mismatched keys.
         """
-        state = _read_state_dict(path)
-        own = self.state_dict()
-        missing = [k for k in own if k not in state and not k.endswith('num_batches_tracked')]
-        unexpected = [k for k in state if k not in own]
-        mismatched = [f'{k}: file {list(v.shape)} vs model {list(own[k].shape)}'
-                      for k, v in state.items() if k in own and v.shape != own[k].shape]
-        if missing or unexpected or mismatched:
-            problems = [f'{what} ({len(keys)}): {", ".join(keys[:_SHOWN])}'
-                        + (', …' if len(keys) > _SHOWN else '')
-                        for what, keys in (('missing keys', missing),
-                                           ('unexpected keys', unexpected),
-                                           ('shape mismatches', mismatched)) if keys]
-            raise RuntimeError(f'Checkpoint {os.fspath(path)!r} does not fit ResNet-{self.depth} '
-                               f'(stage widths {self.stage_channels}): ' + '; '.join(problems))
-        self.load_state_dict(state, strict=False)
+        load_exactly(self, read_state_dict(path, _DROPPED), path,
+                     f'{type(self).__name__}-{self.depth} (stage widths {self.stage_channels})')
 
 
-def _read_state_dict(path: Union[str, os.PathLike]) -> Dict[str, Tensor]:
-    """The tensors of a state-dict file, unwrapped, prefixes and ``fc.*`` removed."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'ResNet checkpoint file {os.fspath(path)!r} does not exist; '
-                                f'detkit loads local files only, no download is attempted')
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise RuntimeError(f'Checkpoint {os.fspath(path)!r} cannot be read with weights_only=True; '
-                           f'save model.state_dict() rather than the model object') from err
-    for wrapper in ('state_dict', 'model'):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-    if not isinstance(state, dict):
-        raise RuntimeError(f'Checkpoint {os.fspath(path)!r} holds a {type(state).__name__}, '
-                           f'not a state dict')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    if any(k.startswith('backbone.') for k in state):  # a detector checkpoint
-        state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
-    return {k: v for k, v in state.items() if not k.startswith(_DROPPED)}
+def _deep_stem(in_channels: int, stem_channels: int, norm_cfg: Dict) -> nn.Sequential:
+    """Three 3×3 convs (the first strided) with norms and ReLUs: ``stem.0`` … ``stem.8``."""
+    half = stem_channels // 2
+    layers = []
+    for i, (c_in, c_out) in enumerate(((in_channels, half), (half, half),
+                                       (half, stem_channels))):
+        layers += [nn.Conv2d(c_in, c_out, 3, stride=2 if i == 0 else 1, padding=1, bias=False),
+                   build_norm_layer(norm_cfg, c_out)[1], nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)

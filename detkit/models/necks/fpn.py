@@ -118,6 +118,15 @@ class FPN(BaseModule):
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """Backbone features (one per ``in_channels``) → ``num_outs`` maps."""
         self._check_inputs(inputs)
+        laterals = self._top_down(inputs)
+        outs = [conv(lat) for conv, lat in zip(self.fpn_convs, laterals)]
+        return tuple(self._add_extra_levels(inputs, laterals, outs))
+
+    def _top_down(self, inputs: Sequence[Tensor]) -> List[Tensor]:
+        """The used inputs' 1×1 laterals, each plus the upsampled sum above it.
+
+        Returns one ``[B, out_channels, H_i, W_i]`` map per used input level.
+        """
         used = range(self.start_level, self.end_level + 1)
         laterals = [conv(inputs[i]) for conv, i in zip(self.lateral_convs, used)]
         for i in range(len(laterals) - 1, 0, -1):
@@ -127,8 +136,11 @@ class FPN(BaseModule):
                 up = F.interpolate(laterals[i], size=laterals[i - 1].shape[2:],
                                    **self.upsample_cfg)
             laterals[i - 1] = laterals[i - 1] + up
-        outs = [conv(lat) for conv, lat in zip(self.fpn_convs, laterals)]
+        return laterals
 
+    def _add_extra_levels(self, inputs: Sequence[Tensor], laterals: List[Tensor],
+                          outs: List[Tensor]) -> List[Tensor]:
+        """``outs`` (one map per used input level) extended to ``num_outs`` maps."""
         num_extra = self.num_outs - len(outs)
         if num_extra and not self.add_extra_convs:
             for _ in range(num_extra):
@@ -139,7 +151,7 @@ class FPN(BaseModule):
             outs.append(self.fpn_convs[len(laterals)](source))
             for conv in self.fpn_convs[len(laterals) + 1:]:
                 outs.append(conv(F.relu(outs[-1]) if self.relu_before_extra_convs else outs[-1]))
-        return tuple(outs)
+        return outs
 
     def _check_inputs(self, inputs: Sequence[Tensor]) -> None:
         if len(inputs) != len(self.in_channels):

@@ -176,7 +176,6 @@ def test_pretrained_errors(tmp_path):
 
 @pytest.mark.parametrize('kwargs, error, match', [
     (dict(depth=20), KeyError, r'valid depths are \[18, 34, 50, 101, 152\]'),
-    (dict(depth=18, deep_stem=True), NotImplementedError, 'deep_stem'),
     (dict(depth=18, out_indices=(4,)), ValueError, 'out_indices'),
     (dict(depth=18, frozen_stages=5), ValueError, 'frozen_stages'),
     (dict(depth=18, style='tf'), ValueError, "'pytorch' or 'caffe'"),
