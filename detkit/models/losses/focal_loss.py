@@ -141,12 +141,6 @@ class FocalLoss(WeightedLoss):
         self.alpha = alpha
         self.activated = activated
 
-    @property
-    def additive_over_samples(self) -> bool:
-        """The loss of a batch is the sum of the losses of its parts (same ``avg_factor``),
-        so a head may feed it in pieces (see ``AnchorHead._classification_loss``)."""
-        return self.reduction in ('mean', 'sum')
-
     def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                 avg_factor: Optional[Union[float, Tensor]] = None,
                 reduction_override: Optional[str] = None) -> Tensor:
