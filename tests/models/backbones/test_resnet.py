@@ -63,6 +63,25 @@ def test_style_puts_the_stride_on_the_right_conv():
     assert caffe.downsample[0].stride == (2, 2)
 
 
+def test_caffe_r50_matches_mmdetections_fcos_backbone(mmdet_keys):
+    header, entries = mmdet_keys('fcos_r50-caffe_fpn_gn-head_1x_coco')
+    model = MODELS.build(dict(type='ResNet', depth=50, frozen_stages=1, style='caffe',
+                              norm_cfg=dict(type='BN', requires_grad=False)))
+    expected = [(k, shape) for k, shape in entries if k.startswith('backbone.')]
+    assert [(f'backbone.{k}', list(v.shape)) for k, v in model.state_dict().items()] == expected
+    # every FCOS parameter outside the backbone trains: the rest of the trainable count is ours
+    others = sum(math.prod(shape) for k, shape in entries if not k.startswith('backbone.'))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == int(header['trainable']) - others == 23_232_512
+    assert not any(p.requires_grad for m in model.modules() if isinstance(m, nn.BatchNorm2d)
+                   for p in m.parameters())
+
+
+def test_out_channels_follow_out_indices():
+    assert ResNet(50, base_channels=8, out_indices=(3, 1)).out_channels == [64, 256]
+    assert ResNet(18, out_indices=(0, 1, 2, 3)).out_channels == [64, 128, 256, 512]
+
+
 def test_dilation_keeps_the_resolution():
     model = ResNet(18, base_channels=8, strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)).eval()
     assert model.layer4[1].conv1.dilation == (2, 2)
