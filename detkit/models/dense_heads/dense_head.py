@@ -5,12 +5,19 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from detkit.models.layers.nms import batched_class_nms, keep_top_per_image
 from detkit.models.utils.level_maps import gather_priors, topk_per_image
 from detkit.registry import MODELS, TASK_UTILS
 from .head_cfg import DenseTestCfg, DenseTrainCfg
+
+
+def prior_bias(prior_prob: float, owner: str) -> float:
+    """The classifier bias ``-log((1 - p) / p)`` that starts every score at ``p = prior_prob``."""
+    if not 0 < prior_prob < 1:
+        raise ValueError(f'{owner}: prior_prob must be in (0, 1), got {prior_prob}')
+    return -math.log((1 - prior_prob) / prior_prob)
 
 
 class DenseHead(BaseModule):
@@ -67,6 +74,16 @@ class DenseHead(BaseModule):
         self.test_cfg = DenseTestCfg.from_cfg(test_cfg, name)
         self.assigner = (TASK_UTILS.build(self.train_cfg.assigner)
                          if self.train_cfg.assigner is not None else None)
+
+    def init_convs(self, classifier: nn.Conv2d, prior_prob: float) -> None:
+        """MMDetection's dense-head init: every conv N(0, 0.01) with zero bias,
+        then the ``classifier``'s bias from ``prior_prob`` (see :func:`prior_bias`)."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.normal_(module.weight, std=0.01)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.constant_(classifier.bias, prior_bias(prior_prob, type(self).__name__))
 
     # ------------------------------------------------------------------ forward
     def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], ...]:

@@ -1,12 +1,12 @@
 """The RetinaNet head: two conv towers shared across FPN levels."""
-import math
 from typing import Dict, Optional, Tuple
 
 from torch import Tensor, nn
 
-from detkit.models.layers import ConvModule
+from detkit.models.layers.conv_tower import conv_tower
 from detkit.registry import MODELS
 from .anchor_head import AnchorHead
+from .dense_head import prior_bias
 
 
 @MODELS.register_module()
@@ -52,41 +52,22 @@ class RetinaHead(AnchorHead):
                          bbox_coder=bbox_coder, loss_cls=loss_cls, loss_bbox=loss_bbox,
                          reg_decoded_bbox=reg_decoded_bbox, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg)
-        if not 0 < prior_prob < 1:
-            raise ValueError(f'RetinaHead: prior_prob must be in (0, 1), got {prior_prob}')
+        prior_bias(prior_prob, 'RetinaHead')  # checks it now, not at init_weights
         self.stacked_convs = stacked_convs
         self.feat_channels = feat_channels
         self.prior_prob = prior_prob
-        self.cls_convs = self._tower(in_channels, feat_channels, stacked_convs, norm_cfg)
-        self.reg_convs = self._tower(in_channels, feat_channels, stacked_convs, norm_cfg)
+        self.cls_convs = conv_tower(in_channels, feat_channels, stacked_convs, norm_cfg)
+        self.reg_convs = conv_tower(in_channels, feat_channels, stacked_convs, norm_cfg)
         tower_out = feat_channels if stacked_convs > 0 else in_channels
         self.retina_cls = nn.Conv2d(tower_out, self.num_base_priors * num_classes, 3, padding=1)
         self.retina_reg = nn.Conv2d(tower_out, self.num_base_priors * 4, 3, padding=1)
 
-    @staticmethod
-    def _tower(in_channels: int, channels: int, depth: int,
-               norm_cfg: Optional[Dict]) -> nn.ModuleList:
-        return nn.ModuleList(
-            ConvModule(in_channels if i == 0 else channels, channels, 3, padding=1,
-                       norm_cfg=norm_cfg) for i in range(depth))
-
     def init_weights(self) -> None:
         """N(0, 0.01) convs, zero biases, classifier bias from ``prior_prob``."""
         super().init_weights()
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.normal_(module.weight, std=0.01)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-        nn.init.constant_(self.retina_cls.bias, -math.log((1 - self.prior_prob) / self.prior_prob))
+        self.init_convs(self.retina_cls, self.prior_prob)
 
     def forward_single(self, x: Tensor, level: int) -> Tuple[Tensor, Tensor]:
         """``[B, C, H, W]`` → cls ``[B, A*K, H, W]``, box deltas ``[B, A*4, H, W]``
         (the same layers at every level)."""
-        cls_feat = x
-        for conv in self.cls_convs:
-            cls_feat = conv(cls_feat)
-        reg_feat = x
-        for conv in self.reg_convs:
-            reg_feat = conv(reg_feat)
-        return self.retina_cls(cls_feat), self.retina_reg(reg_feat)
+        return self.retina_cls(self.cls_convs(x)), self.retina_reg(self.reg_convs(x))
