@@ -13,11 +13,11 @@ from .pretrained_file import load_exactly, read_state_dict
 
 # the classifier end of torchvision's models: never part of the feature trunk
 _TAIL = ('avgpool', 'fc', 'classifier', 'head', 'norm', 'permute', 'flatten')
-# families whose forward is not a chain of their children, or that have no pyramid
-_REFUSED = {'VisionTransformer': 'a ViT gives one stride-16 token map, not a pyramid',
-            'GoogLeNet': 'its forward branches into auxiliary classifiers',
-            'Inception3': 'its forward branches into auxiliary classifiers',
-            'MaxVit': 'it only takes inputs of a fixed size (multiples of 224 px)'}
+# torchvision.models modules whose models have no pyramid or do not chain their children
+_REFUSED = {'vision_transformer': 'a ViT gives one stride-16 token map, not a pyramid',
+            'googlenet': 'its forward branches into auxiliary classifiers',
+            'inception': 'its forward branches into auxiliary classifiers',
+            'maxvit': 'it only takes inputs of a fixed size (multiples of 224 px)'}
 _PROBE_HW = (64, 96)  # a non-square probe tells [B, C, H, W] from [B, H, W, C] outputs
 
 
@@ -212,6 +212,10 @@ def _build(model_name: str, weights: Optional[str], model_kwargs: Dict) -> nn.Mo
         raise KeyError(f'TorchvisionBackbone: {model_name!r} is not a torchvision '
                        f'classification model' + (f'; did you mean {", ".join(hint)}?' if hint
                                                   else f'; choose one of {", ".join(names)}'))
+    family = torchvision.models.get_model_builder(model_name).__module__.rsplit('.', 1)[-1]
+    if family in _REFUSED:
+        raise ValueError(f'TorchvisionBackbone: {model_name!r} ({family}) cannot be a '
+                         f'detection backbone: {_REFUSED[family]}')
     if weights is not None:
         known = ['DEFAULT'] + [w.name for w in torchvision.models.get_model_weights(model_name)]
         if weights not in known:
@@ -222,10 +226,6 @@ def _build(model_name: str, weights: Optional[str], model_kwargs: Dict) -> nn.Mo
     except TypeError as err:
         raise TypeError(f'TorchvisionBackbone: model_kwargs {sorted(model_kwargs)} are not all '
                         f'arguments of torchvision {model_name!r} ({err})') from err
-    reason = _REFUSED.get(type(model).__name__)
-    if reason:
-        raise ValueError(f'TorchvisionBackbone: {model_name!r} ({type(model).__name__}) cannot '
-                         f'be a detection backbone: {reason}')
     return model
 
 
