@@ -180,7 +180,7 @@ def load_from_local_safe(filename: str,
         return _load(filename, map_location)
     except UnsafeCheckpointError:
         raise
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
         problem = describe_corruption(filename)
         if problem is None:
             raise
@@ -222,7 +222,7 @@ def is_complete_checkpoint(path: str) -> bool:
             names = archive.namelist()
             return (any(n.endswith('data.pkl') for n in names)
                     and archive.testzip() is None)
-    except (OSError, zipfile.BadZipFile, EOFError):
+    except Exception:  # a damaged archive fails zipfile in many ways (UnicodeDecodeError …)
         return False
 
 
