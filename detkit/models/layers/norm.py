@@ -50,6 +50,10 @@ def build_norm_layer(cfg: Dict, num_features: int,
         if 'num_groups' not in cfg:
             raise KeyError('norm_cfg of type "GN" needs num_groups, '
                            'e.g. dict(type="GN", num_groups=32)')
+        if num_features % cfg['num_groups'] != 0:
+            raise ValueError(f'norm_cfg GN: num_groups={cfg["num_groups"]} does not divide the '
+                             f'{num_features} channels of the layer; use a divisor of '
+                             f'{num_features}')
         layer = nn.GroupNorm(num_channels=num_features, **cfg)
     else:
         layer = MODELS.get(layer_type)(num_features, **cfg)
