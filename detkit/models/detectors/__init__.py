@@ -1,4 +1,6 @@
+from .atss import ATSS
+from .gfl import GFL
 from .retinanet import RetinaNet
 from .single_stage import SingleStageDetector
 
-__all__ = ['RetinaNet', 'SingleStageDetector']
+__all__ = ['ATSS', 'GFL', 'RetinaNet', 'SingleStageDetector']
