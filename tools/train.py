@@ -17,6 +17,7 @@ from detkit.engine.runner_utils import (add_common_args, build_runner, enable_am
                                         enable_auto_scale_lr, run_tool,
                                         set_checkpoint_strict, setup_common)
 from detkit.utils import load_config
+from detkit.utils.dataset_zoo import missing_dataset_message
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -70,6 +71,9 @@ def setup_randomness(cfg, seed: Optional[int], deterministic: bool) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
+    missing = missing_dataset_message(cfg)
+    if missing is not None:  # before the runner downloads weights for nothing
+        raise FileNotFoundError(missing)
     setup_common(cfg, args)
     setup_resume(cfg, args.resume)
     setup_randomness(cfg, args.seed, args.deterministic)
