@@ -13,8 +13,6 @@ model = dict(
         frozen_stages=1,
         norm_cfg=dict(type='BN', requires_grad=True),
         style='pytorch',
-        # torchvision's ImageNet ResNeXt-101 64x4d (same names and shapes); no download
-        # is attempted: fetch
-        # https://download.pytorch.org/models/resnext101_64x4d-173b62eb.pth into checkpoints/
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='checkpoints/resnext101_64x4d-173b62eb.pth')))
+        # MMDetection's ImageNet weights (downloaded once into detkit's cache);
+        # 'torchvision://resnext101_64x4d' has the same names and shapes
+        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnext101_64x4d')))

@@ -2,12 +2,12 @@
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from mmengine.model import BaseModule, initialize
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from detkit.registry import MODELS
 from ..layers import build_norm_layer
+from .base_backbone import BaseBackbone
 from .pretrained_file import load_exactly, read_state_dict
 from .resnet_blocks import BasicBlock, Bottleneck, make_res_layer
 
@@ -15,7 +15,7 @@ _DROPPED = ('fc.',)  # the ImageNet classifier of torchvision checkpoints
 
 
 @MODELS.register_module()
-class ResNet(BaseModule):
+class ResNet(BaseBackbone):
     """ResNet returning the stage outputs C2..C5 named by ``out_indices``.
 
     Parameter names follow MMDetection (``conv1``, ``bn1``,
@@ -153,47 +153,12 @@ class ResNet(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        """Stop gradients and put norms in eval mode for the frozen stages."""
+    def _frozen_modules(self) -> List[nn.Module]:
+        """The stem and stages ``1..frozen_stages`` (none for ``-1``)."""
         if self.frozen_stages < 0:
-            return
-        frozen = [self.stem] if self.deep_stem else [self.conv1, self.norm1]
-        frozen += [getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'ResNet':
-        """Set train mode, keeping frozen stages and (norm_eval) BN in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
-
-    def init_weights(self) -> None:
-        """Initialise as ``init_cfg`` says; see the class docstring.
-
-        A ``Pretrained`` config is handled here, not by mmengine: the file is
-        fetched by detkit's cached, verified download (for a URL or
-        ``torchvision://``) and read with ``weights_only=True``.
-        """
-        cfgs = self.init_cfg or []
-        cfgs = [cfgs] if isinstance(cfgs, dict) else list(cfgs)
-        pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
-        others = [c for c in cfgs if c.get('type') != 'Pretrained']
-        if others:
-            initialize(self, others)
-        else:
-            self._default_init()
-        for cfg in pretrained:
-            if 'checkpoint' not in cfg:
-                raise KeyError(f"ResNet init_cfg {cfg} needs a 'checkpoint' file path")
-            self.load_torchvision_checkpoint(cfg['checkpoint'])
-        self._is_init = True
+            return []
+        stem = [self.stem] if self.deep_stem else [self.conv1, self.norm1]
+        return stem + [getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)]
 
     def _default_init(self) -> None:
         for m in self.modules():

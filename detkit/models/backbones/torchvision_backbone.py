@@ -1,14 +1,14 @@
 """Any torchvision classification model as a detection backbone."""
 import math
+import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torchvision
-from mmengine.model import BaseModule, initialize
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from detkit.registry import MODELS, close_names
+from .base_backbone import BaseBackbone, pretrained_cfgs
 from .pretrained_file import load_exactly, read_state_dict
 
 # the classifier end of torchvision's models: never part of the feature trunk
@@ -22,7 +22,7 @@ _PROBE_HW = (64, 96)  # a non-square probe tells [B, C, H, W] from [B, H, W, C] 
 
 
 @MODELS.register_module()
-class TorchvisionBackbone(BaseModule):
+class TorchvisionBackbone(BaseBackbone):
     """A torchvision classification model cut into stages at strides 4, 8, 16, 32.
 
     The model's feature trunk (``features``, or its children up to the
@@ -45,8 +45,9 @@ class TorchvisionBackbone(BaseModule):
             ``'convnext_tiny'``, ``'regnet_y_1_6gf'``, ``'swin_t'``.
         weights: ``None`` (random init), or a torchvision weights name of
             that model (``'DEFAULT'``, ``'IMAGENET1K_V1'`` …), which
-            torchvision downloads into its cache on first use. For a local
-            file use ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+            torchvision downloads into its cache while building the model.
+            ``init_cfg`` Pretrained is the alternative that loads in
+            ``init_weights()`` (and takes local files).
         out_indices: stages whose outputs are returned, 0-based.
         frozen_stages: ``-1`` freezes nothing; ``0`` the modules before
             stride 4 (the stem, where a model has one at stride 2); ``k``
@@ -56,8 +57,10 @@ class TorchvisionBackbone(BaseModule):
         model_kwargs: other keyword arguments of the torchvision builder,
             e.g. ``dict(stochastic_depth_prob=0.2)``.
         init_cfg: ``None`` keeps torchvision's initialisation (or
-            ``weights``); ``dict(type='Pretrained', checkpoint='file.pth')``
-            loads a local torchvision-format file (classifier ignored).
+            ``weights``); ``dict(type='Pretrained', checkpoint=...)`` loads a
+            torchvision-format file (classifier and removed modules ignored):
+            a local path, ``torchvision://convnext_tiny`` or a URL, downloaded
+            once into detkit's cache.
 
     Shapes: ``[B, 3, H, W]`` → per stage in ``out_indices``
     ``[B, stage_channels[i], ~H / stage_strides[i], ~W / stage_strides[i]]``.
@@ -68,7 +71,7 @@ class TorchvisionBackbone(BaseModule):
                  norm_eval: bool = True, model_kwargs: Optional[Dict] = None,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if weights is not None and _pretrained_cfgs(init_cfg):
+        if weights is not None and pretrained_cfgs(init_cfg):
             raise ValueError(f'TorchvisionBackbone({model_name!r}) got both weights={weights!r} '
                              f'and a Pretrained init_cfg; give only one source of weights')
         self.model_name = model_name
@@ -155,53 +158,26 @@ class TorchvisionBackbone(BaseModule):
                 outs.append(x.permute(0, 3, 1, 2) if wanted[i] else x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        """Stop gradients and put modules in eval mode up to the frozen boundary."""
+    def _frozen_modules(self) -> List[nn.Module]:
+        """The trunk up to the end of the stem (0) or of stage ``frozen_stages - 1``."""
         if self.frozen_stages < 0:
-            return
+            return []
         end = self._stem_end if self.frozen_stages == 0 else \
             self._stage_ends[self.frozen_stages - 1]
-        for name in self._trunk[:end + 1]:
-            module = self.model.get_submodule(name)
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        return [self.model.get_submodule(name) for name in self._trunk[:end + 1]]
 
-    def train(self, mode: bool = True) -> 'TorchvisionBackbone':
-        """Set train mode, keeping frozen stages and (norm_eval) BN in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _default_init(self) -> None:
+        """Keep torchvision's own initialisation (or its ``weights``)."""
 
-    def init_weights(self) -> None:
-        """Keep torchvision's initialisation, or apply ``init_cfg``.
+    def load_torchvision_checkpoint(self, path: Union[str, os.PathLike]) -> None:
+        """Load a torchvision-format file of this model; the removed modules' keys are ignored.
 
-        A ``Pretrained`` file is read here, not by mmengine: local files only,
-        ``weights_only=True``, the removed modules' keys ignored, the rest an
-        exact fit.
+        Raises:
+            RuntimeError: the rest of the file does not fit exactly; the
+                message lists missing, unexpected and shape-mismatched keys.
         """
-        cfgs = self.init_cfg or []
-        cfgs = [cfgs] if isinstance(cfgs, dict) else list(cfgs)
-        others = [c for c in cfgs if c.get('type') != 'Pretrained']
-        if others:
-            initialize(self, others)
-        for cfg in _pretrained_cfgs(cfgs):
-            if 'checkpoint' not in cfg:
-                raise KeyError(f"TorchvisionBackbone init_cfg {cfg} needs a 'checkpoint' "
-                               f"file path")
-            path = cfg['checkpoint']
-            state = read_state_dict(path, dropped=[f'{name}.' for name in self._dropped])
-            load_exactly(self.model, state, path, f'torchvision {self.model_name!r}')
-        self._is_init = True
-
-
-def _pretrained_cfgs(init_cfg: Optional[Union[Dict, List[Dict]]]) -> List[Dict]:
-    cfgs = [init_cfg] if isinstance(init_cfg, dict) else list(init_cfg or [])
-    return [c for c in cfgs if c.get('type') == 'Pretrained']
+        state = read_state_dict(path, dropped=[f'{name}.' for name in self._dropped])
+        load_exactly(self.model, state, path, f'torchvision {self.model_name!r}')
 
 
 def _build(model_name: str, weights: Optional[str], model_kwargs: Dict) -> nn.Module:

@@ -46,7 +46,14 @@ class SingleStageDetector(BaseModel):
         self._check_wiring()
 
     def _check_wiring(self) -> None:
-        """Catch neck/head mismatches at build time, in words."""
+        """Catch backbone/neck/head mismatches at build time, in words."""
+        maps = getattr(self.backbone, 'out_channels', None)
+        neck_in = getattr(self.neck, 'in_channels', None)
+        if maps is not None and neck_in is not None and list(maps) != list(neck_in):
+            raise ValueError(f'model.backbone ({type(self.backbone).__name__}) gives feature '
+                             f'maps of {list(maps)} channels but model.neck.in_channels='
+                             f'{list(neck_in)}: set the neck\'s in_channels={list(maps)} or '
+                             f'change the backbone\'s out_indices')
         num_outs = getattr(self.neck, 'num_outs', None)
         generator = getattr(self.bbox_head, 'prior_generator', None)
         if num_outs is not None and generator is not None and generator.num_levels != num_outs:
