@@ -1,5 +1,6 @@
 from .assign_result import AssignResult
 from .atss_assigner import ATSSAssigner
+from .batch_assigner import BatchAssigner
 from .max_iou_assigner import MaxIoUAssigner
 
-__all__ = ['ATSSAssigner', 'AssignResult', 'MaxIoUAssigner']
+__all__ = ['ATSSAssigner', 'AssignResult', 'BatchAssigner', 'MaxIoUAssigner']

@@ -5,8 +5,7 @@ import torch
 from torch import Tensor
 
 from detkit.registry import TASK_UTILS
-from detkit.structures import bbox_overlaps
-from .assign_result import AssignResult
+from .batch_assigner import BatchAssigner
 from .max_iou_assigner import gt_prior_ious
 
 #: MMDetection's marker for "no positive IoU": ``max_overlaps`` of every
@@ -29,7 +28,7 @@ def centre_distances(gt_bboxes: Tensor, priors: Tensor) -> Tensor:
 
 
 @TASK_UTILS.register_module()
-class ATSSAssigner:
+class ATSSAssigner(BatchAssigner):
     """Positives from the statistics of each gt's closest priors (MMDetection's ATSSAssigner).
 
     Per image and gt: on every level the ``topk`` priors whose centres are
@@ -41,6 +40,8 @@ class ATSSAssigner:
     overlaps most (the first of equal IoUs). Everything else is negative,
     except priors covered by an ignore region (``ignore_iof_thr > 0``, IoF
     relative to the prior's area), which are ignored unless positive.
+    Called as every assigner, once for the whole batch
+    (:meth:`BatchAssigner.assign`); invalid priors are never candidates.
 
     Args:
         topk: candidates per level and gt.
@@ -54,47 +55,16 @@ class ATSSAssigner:
         self.topk = int(topk)
         self.ignore_iof_thr = ignore_iof_thr
 
-    def assign(self, priors: Tensor, num_level_priors: Sequence[int], gt_bboxes: Tensor,
-               gt_labels: Tensor, gt_valid: Tensor, prior_valid: Optional[Tensor] = None,
-               ignore_bboxes: Optional[Tensor] = None,
-               ignore_valid: Optional[Tensor] = None) -> AssignResult:
-        """Assign the priors shared by a batch to each image's gts.
+    def _assign(self, priors: Tensor, num_level_priors: Sequence[int], gt_bboxes: Tensor,
+                gt_valid: Tensor, prior_valid: Tensor,
+                ignored: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """ATSS's rule; see :meth:`BatchAssigner._assign`.
 
-        Args:
-            priors: ``[N, 4]`` xyxy, shared by all images, levels concatenated.
-            num_level_priors: priors per level, summing to ``N``.
-            gt_bboxes: ``[B, G, 4]`` xyxy, padded to the largest image's ``G``.
-            gt_labels: ``[B, G]`` int64.
-            gt_valid: ``[B, G]`` bool, False for padding.
-            prior_valid: ``[B, N]`` bool; invalid priors take no part (as if
-                removed: never candidates) and get ``gt_inds`` -1. Default: all valid.
-            ignore_bboxes: ``[B, I, 4]`` xyxy ignore regions (e.g. COCO crowd boxes).
-            ignore_valid: ``[B, I]`` bool, False for padding. Default: all valid.
-
-        Returns:
-            :class:`AssignResult` with ``[B, N]`` fields; ``max_overlaps`` is,
-            as in MMDetection, the IoU with the assigned gt for positives and
-            ``-INF`` (-1e8) for every other valid prior of an image with gts
-            (0 without gts and for invalid priors).
+        ``max_overlaps`` is, as in MMDetection, the IoU with the assigned gt
+        for positives and ``-INF`` (-1e8) for every other valid prior of an
+        image with gts.
         """
-        num_imgs, num_gts_max = gt_bboxes.shape[:2]
-        num_priors = priors.size(0)
-        self._check_inputs(priors, num_level_priors, gt_bboxes, gt_labels, gt_valid,
-                           prior_valid)
-        device = priors.device
-        gt_valid = gt_valid.bool()
-        num_gts = gt_valid.sum(dim=1)
-        if prior_valid is None:
-            prior_valid = torch.ones(num_imgs, num_priors, dtype=torch.bool, device=device)
-        prior_valid = prior_valid.bool()
-        if num_gts_max == 0 or num_priors == 0:
-            gt_inds = torch.zeros(num_imgs, num_priors, dtype=torch.long, device=device)
-            return AssignResult(gt_inds=gt_inds.masked_fill(~prior_valid, -1),
-                                max_overlaps=priors.new_zeros(num_imgs, num_priors),
-                                labels=torch.full_like(gt_inds, -1), num_gts=num_gts)
-
         distances = centre_distances(gt_bboxes, priors)  # [B, G, N]
-        ignored = self._ignored_priors(priors, ignore_bboxes, ignore_valid)
         if ignored is not None:
             # ignored priors stay candidates, but only after every other prior
             distances.masked_fill_(ignored[:, None, :], INF)
@@ -114,17 +84,8 @@ class ATSSAssigner:
         pos_ious = overlaps.fill_(-INF).scatter_(
             2, candidates, torch.where(is_pos, candidate_ious, -INF))
         max_overlaps, argmax = pos_ious.max(dim=1)  # [B, N]
-        positive = max_overlaps != -INF
         background = torch.zeros_like(argmax) if ignored is None else -ignored.long()
-        gt_inds = torch.where(positive, argmax + 1, background)
-
-        has_gt = (num_gts > 0)[:, None]
-        gt_inds = torch.where(has_gt, gt_inds, 0).masked_fill(~prior_valid, -1)
-        max_overlaps = torch.where(has_gt & prior_valid, max_overlaps, 0)
-        labels = gt_labels.long().gather(1, (gt_inds - 1).clamp(min=0))
-        labels = torch.where(gt_inds > 0, labels, -1)
-        return AssignResult(gt_inds=gt_inds, max_overlaps=max_overlaps, labels=labels,
-                            num_gts=num_gts)
+        return torch.where(max_overlaps != -INF, argmax + 1, background), max_overlaps
 
     def select_candidates(self, distances: Tensor,
                           num_level_priors: Sequence[int]) -> Tuple[Tensor, Tensor]:
@@ -171,35 +132,6 @@ class ATSSAssigner:
         x1, y1, x2, y2 = (c.unsqueeze(-1) for c in gt_bboxes.unbind(-1))
         inside = torch.stack([cx - x1, cy - y1, x2 - cx, y2 - cy], dim=-1).amin(dim=-1)
         return inside > 0.01
-
-    def _ignored_priors(self, priors: Tensor, ignore_bboxes: Optional[Tensor],
-                        ignore_valid: Optional[Tensor]) -> Optional[Tensor]:
-        """``[B, N]`` bool: priors covered by an ignore region by more than ``ignore_iof_thr``."""
-        if self.ignore_iof_thr <= 0 or ignore_bboxes is None or ignore_bboxes.size(1) == 0:
-            return None
-        iof = bbox_overlaps(priors[None], ignore_bboxes, mode='iof')  # [B, N, I]
-        if ignore_valid is not None:
-            iof = iof.masked_fill(~ignore_valid.bool()[:, None, :], -1)
-        return iof.amax(dim=2) > self.ignore_iof_thr
-
-    @staticmethod
-    def _check_inputs(priors: Tensor, num_level_priors: Sequence[int], gt_bboxes: Tensor,
-                      gt_labels: Tensor, gt_valid: Tensor, prior_valid: Optional[Tensor]) -> None:
-        if priors.dim() != 2 or gt_bboxes.dim() != 3:
-            raise ValueError(f'ATSSAssigner.assign expects priors [N, 4] and gt_bboxes '
-                             f'[B, G, 4], got {tuple(priors.shape)} and {tuple(gt_bboxes.shape)}')
-        if sum(num_level_priors) != priors.size(0):
-            raise ValueError(f'ATSSAssigner.assign: num_level_priors {list(num_level_priors)} '
-                             f'sum to {sum(num_level_priors)}, but there are {priors.size(0)} '
-                             f'priors')
-        if gt_labels.shape != gt_bboxes.shape[:2] or gt_valid.shape != gt_bboxes.shape[:2]:
-            raise ValueError(f'ATSSAssigner.assign expects gt_labels and gt_valid of shape '
-                             f'{tuple(gt_bboxes.shape[:2])}, got {tuple(gt_labels.shape)} and '
-                             f'{tuple(gt_valid.shape)}')
-        expected = (gt_bboxes.size(0), priors.size(0))
-        if prior_valid is not None and tuple(prior_valid.shape) != expected:
-            raise ValueError(f'ATSSAssigner.assign expects prior_valid of shape {expected}, '
-                             f'got {tuple(prior_valid.shape)}')
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(topk={self.topk}, ignore_iof_thr={self.ignore_iof_thr})'
