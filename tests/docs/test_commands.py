@@ -31,6 +31,7 @@ RUN_BY = {
     'tools/model_converters/publish_model.py': 'tests/tools/test_converters.py',
     'tools/deployment/export_onnx.py': 'tests/tools/test_export_onnx.py',
     'tools/browse_dataset.py': 'tests/datasets/test_tools.py',
+    'tools/misc/download_dataset.py': 'tests/tools/test_download_dataset.py',
     'tools/benchmark.py': 'tests/benchmarks/test_benchmark_smoke.py',
     'tools/dist_train.sh': 'tests/tools/test_dist_train.py',
     'tools/dist_test.sh': 'tests/tools/test_dist_train.py',
