@@ -18,10 +18,10 @@ def _feats(seed: int = 0):
     return tuple(torch.randn(2, c, h, w, generator=g) for c, (h, w) in zip(IN_CHANNELS, SIZES))
 
 
-def _fpn(**kwargs) -> FPN:
+def _fpn(neck_type: type = FPN, **kwargs) -> FPN:
     torch.manual_seed(0)
     cfg = dict(in_channels=IN_CHANNELS, out_channels=8, start_level=1, num_outs=5)
-    fpn = FPN(**{**cfg, **kwargs})
+    fpn = neck_type(**{**cfg, **kwargs})
     fpn.init_weights()
     for m in fpn.modules():  # non-zero biases so that every term shows
         if isinstance(m, torch.nn.Conv2d) and m.bias is not None:

@@ -4,24 +4,12 @@ from torch import nn
 
 from detkit.models.necks import FPN, PAFPN
 from detkit.registry import MODELS
-
-IN_CHANNELS = [8, 16, 32, 64]
-SIZES = [(32, 48), (16, 24), (8, 12), (4, 6)]  # C2..C5 of a 128x192 input
-
-
-def _feats(seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    return tuple(torch.randn(2, c, h, w, generator=g) for c, (h, w) in zip(IN_CHANNELS, SIZES))
+from test_fpn import SIZES, _feats, _fpn  # the FPN tests' inputs: C2..C5 of a 128x192 image
 
 
 def _pafpn(**kwargs) -> PAFPN:
-    torch.manual_seed(0)
-    neck = PAFPN(**{**dict(in_channels=IN_CHANNELS, out_channels=8, num_outs=5), **kwargs})
-    neck.init_weights()
-    for m in neck.modules():  # non-zero biases so that every term shows
-        if isinstance(m, nn.Conv2d) and m.bias is not None:
-            nn.init.normal_(m.bias, std=0.1)
-    return neck
+    """A PAFPN over all four inputs by default, initialised, with non-zero biases."""
+    return _fpn(PAFPN, **{'start_level': 0, **kwargs})
 
 
 def test_state_dict_names_as_mmdetection():
@@ -61,7 +49,7 @@ def test_bottom_up_path_by_hand():
 
 
 def test_an_identity_bottom_up_path_gives_fpn():
-    kwargs = dict(in_channels=IN_CHANNELS, out_channels=8, start_level=1, num_outs=5,
+    kwargs = dict(in_channels=[8, 16, 32, 64], out_channels=8, start_level=1, num_outs=5,
                   add_extra_convs='on_output')
     torch.manual_seed(0)
     fpn = FPN(**kwargs)
