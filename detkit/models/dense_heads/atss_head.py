@@ -5,13 +5,11 @@ import torch
 from torch import Tensor, nn
 
 from detkit.models.layers import Scale
-from detkit.models.layers.conv_tower import conv_tower
 from detkit.models.utils.level_maps import flatten_levels
 from detkit.registry import MODELS
 from detkit.structures import xyxy_to_cxcywh
 from detkit.structures.bbox import centerness_target
 from .anchor_head import AnchorHead
-from .dense_head import prior_bias
 from .dense_targets import DenseTargets
 
 #: ATSS's and GFL's anchors: one square of side ``8 * stride`` per location
@@ -79,17 +77,11 @@ class ATSSHead(AnchorHead):
                          bbox_coder=bbox_coder, loss_cls=loss_cls, loss_bbox=loss_bbox,
                          reg_decoded_bbox=reg_decoded_bbox, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg)
-        prior_bias(prior_prob, 'ATSSHead')  # checks it now, not at init_weights
         if pred_kernel_size % 2 != 1:
             raise ValueError(f'ATSSHead pred_kernel_size must be odd (same-size output), '
                              f'got {pred_kernel_size}')
         self.loss_centerness = MODELS.build(loss_centerness)
-        self.stacked_convs = stacked_convs
-        self.feat_channels = feat_channels
-        self.prior_prob = prior_prob
-        self.cls_convs = conv_tower(in_channels, feat_channels, stacked_convs, norm_cfg)
-        self.reg_convs = conv_tower(in_channels, feat_channels, stacked_convs, norm_cfg)
-        tower_out = feat_channels if stacked_convs > 0 else in_channels
+        tower_out = self.add_towers(stacked_convs, feat_channels, norm_cfg, prior_prob)
         num_priors = self.num_base_priors
         pad = pred_kernel_size // 2
         self.atss_cls = nn.Conv2d(tower_out, num_priors * num_classes, pred_kernel_size,

@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from detkit.models.layers.conv_tower import conv_tower
 from detkit.models.layers.nms import batched_class_nms, keep_top_per_image
 from detkit.models.utils.level_maps import gather_priors, topk_per_image
 from detkit.registry import MODELS, TASK_UTILS
@@ -74,6 +75,20 @@ class DenseHead(BaseModule):
         self.test_cfg = DenseTestCfg.from_cfg(test_cfg, name)
         self.assigner = (TASK_UTILS.build(self.train_cfg.assigner)
                          if self.train_cfg.assigner is not None else None)
+
+    def add_towers(self, stacked_convs: int, feat_channels: int, norm_cfg: Optional[Dict],
+                   prior_prob: float) -> int:
+        """Add the classification and box towers ``cls_convs`` and ``reg_convs`` (see
+        :func:`conv_tower`, inputs ``in_channels``), keep ``stacked_convs``,
+        ``feat_channels`` and ``prior_prob`` (checked now, used by :meth:`init_convs`);
+        return the channels of the towers' outputs."""
+        prior_bias(prior_prob, type(self).__name__)
+        self.stacked_convs = stacked_convs
+        self.feat_channels = feat_channels
+        self.prior_prob = prior_prob
+        self.cls_convs = conv_tower(self.in_channels, feat_channels, stacked_convs, norm_cfg)
+        self.reg_convs = conv_tower(self.in_channels, feat_channels, stacked_convs, norm_cfg)
+        return feat_channels if stacked_convs > 0 else self.in_channels
 
     def init_convs(self, classifier: nn.Conv2d, prior_prob: float) -> None:
         """MMDetection's dense-head init: every conv N(0, 0.01) with zero bias,

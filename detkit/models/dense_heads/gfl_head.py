@@ -1,19 +1,35 @@
 """The GFL head: joint class-quality scores and box sides as distributions."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from detkit.models.layers import Integral, Scale
-from detkit.models.layers.conv_tower import conv_tower
 from detkit.models.losses.iou_loss import aligned_iou
 from detkit.models.losses.quality_focal_loss import soft_target_from_labels
 from detkit.models.utils.level_maps import flatten_levels
 from detkit.registry import MODELS
 from .anchor_head import AnchorHead
 from .atss_head import HEAD_GN, ONE_SQUARE_ANCHOR, prior_centres
-from .dense_head import prior_bias
 from .dense_targets import DenseTargets
+
+
+class GFLBoxTargets(NamedTuple):
+    """GFL's box-side targets of every anchor, in stride units; ``[B, N, ...]``.
+
+    Attributes:
+        pred_boxes: ``[B, N, 4]`` xyxy decoded predictions (with gradient).
+        boxes: ``[B, N, 4]`` xyxy matched gt boxes (the anchor's own off the positives).
+        sides: ``[B, N, 4]`` the gt's (l, t, r, b) distances, clamped to ``[0, reg_max - 0.1]``.
+        quality: ``[B, N]`` IoU of prediction and gt for positives, else 0 (QFL's target).
+        weight: ``[B, N]`` the positive's highest class score (detached), else 0.
+    """
+
+    pred_boxes: Tensor
+    boxes: Tensor
+    sides: Tensor
+    quality: Tensor
+    weight: Tensor
 
 
 @MODELS.register_module()
@@ -64,19 +80,13 @@ class GFLHead(AnchorHead):
                          bbox_coder=bbox_coder, loss_cls=loss_cls, loss_bbox=loss_bbox,
                          bbox_channels=4 * (reg_max + 1), train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg)
-        prior_bias(prior_prob, 'GFLHead')  # checks it now, not at init_weights
         if self.num_base_priors != 1:
             raise ValueError(f'GFLHead predicts one box per location: anchor_generator must '
                              f'give 1 anchor per location, got {self.num_base_priors} '
                              f'(use ratios=[1.0] and one scale)')
         self.loss_dfl = MODELS.build(loss_dfl)
         self.reg_max = reg_max
-        self.stacked_convs = stacked_convs
-        self.feat_channels = feat_channels
-        self.prior_prob = prior_prob
-        self.cls_convs = conv_tower(in_channels, feat_channels, stacked_convs, norm_cfg)
-        self.reg_convs = conv_tower(in_channels, feat_channels, stacked_convs, norm_cfg)
-        tower_out = feat_channels if stacked_convs > 0 else in_channels
+        tower_out = self.add_towers(stacked_convs, feat_channels, norm_cfg, prior_prob)
         self.gfl_cls = nn.Conv2d(tower_out, num_classes, 3, padding=1)
         self.gfl_reg = nn.Conv2d(tower_out, self.bbox_channels, 3, padding=1)
         self.scales = nn.ModuleList(Scale(1.0) for _ in self.prior_generator.strides)
@@ -110,32 +120,44 @@ class GFLHead(AnchorHead):
         targets = self.get_targets([tuple(s.shape[-2:]) for s in cls_scores],
                                    batch_gt_instances, batch_img_metas,
                                    batch_gt_instances_ignore, device=cls_scores[0].device)
-        pos = targets.pos_mask.to(bbox_preds[0].dtype)  # [B, N]
         side_logits = flatten_levels(bbox_preds, self.bbox_channels)  # [B, N, 4·(reg_max+1)]
-        centres, box_targets = self.stride_units(targets)
-        pred_boxes = self.bbox_coder.decode(centres, self.integral(side_logits))  # [B, N, 4]
-        quality = aligned_iou(pred_boxes.detach(), box_targets) * pos
-        soft_targets = soft_target_from_labels(targets.labels.reshape(-1), quality.reshape(-1),
-                                               self.num_classes)
+        box = self.box_targets(cls_scores, side_logits, targets)
+        soft_targets = soft_target_from_labels(targets.labels.reshape(-1),
+                                               box.quality.reshape(-1), self.num_classes)
         loss_cls = self.classification_loss(
-            cls_scores, soft_targets.view(*quality.shape, self.num_classes),
+            cls_scores, soft_targets.view(*box.quality.shape, self.num_classes),
             targets.label_weights, targets.avg_factor)
+        # MMDetection sums each level's loss (avg_factor 1 for GIoU, 4 for the four sides of
+        # DFL) and divides the sums by the batch's total weight
+        bbox_avg_factor = box.weight.sum().clamp(min=1)
+        loss_bbox = self.loss_bbox(box.pred_boxes.reshape(-1, 4), box.boxes.reshape(-1, 4),
+                                   box.weight.reshape(-1), avg_factor=1.0) / bbox_avg_factor
+        loss_dfl = self.loss_dfl(side_logits.reshape(-1, self.reg_max + 1),
+                                 box.sides.reshape(-1),
+                                 box.weight.unsqueeze(-1).expand(-1, -1, 4).reshape(-1),
+                                 avg_factor=4.0) / bbox_avg_factor
+        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_dfl=loss_dfl)
 
+    def box_targets(self, cls_scores: List[Tensor], side_logits: Tensor,
+                    targets: DenseTargets) -> GFLBoxTargets:
+        """What the box losses and the quality targets compare, for every anchor.
+
+        Args:
+            cls_scores: per level ``[B, K, H, W]`` logits (for the weights).
+            side_logits: ``[B, N, 4·(reg_max+1)]`` all levels' side logits.
+            targets: the anchors' assignment.
+        """
+        pos = targets.pos_mask.to(side_logits.dtype)  # [B, N]
+        centres, boxes = self.stride_units(targets)
+        pred_boxes = self.bbox_coder.decode(centres, self.integral(side_logits))
         # each positive weighs its best class score; sigmoid is monotonic, so the max of the
         # logits is taken first
         best_logit = flatten_levels([s.detach().amax(1, keepdim=True) for s in cls_scores], 1)
-        weight = best_logit.squeeze(-1).sigmoid() * pos  # [B, N]
-        # MMDetection sums each level's loss (avg_factor 1 for GIoU, 4 for the four sides of
-        # DFL) and divides the sums by the batch's total weight
-        bbox_avg_factor = weight.sum().clamp(min=1)
-        loss_bbox = self.loss_bbox(pred_boxes.reshape(-1, 4), box_targets.reshape(-1, 4),
-                                   weight.reshape(-1), avg_factor=1.0) / bbox_avg_factor
-        side_targets = self.bbox_coder.encode(centres, box_targets, max_dis=self.reg_max)
-        loss_dfl = self.loss_dfl(side_logits.reshape(-1, self.reg_max + 1),
-                                 side_targets.reshape(-1),
-                                 weight.unsqueeze(-1).expand(-1, -1, 4).reshape(-1),
-                                 avg_factor=4.0) / bbox_avg_factor
-        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_dfl=loss_dfl)
+        return GFLBoxTargets(
+            pred_boxes=pred_boxes, boxes=boxes,
+            sides=self.bbox_coder.encode(centres, boxes, max_dis=self.reg_max),
+            quality=aligned_iou(pred_boxes.detach(), boxes) * pos,
+            weight=best_logit.squeeze(-1).sigmoid() * pos)
 
     def stride_units(self, targets: DenseTargets) -> Tuple[Tensor, Tensor]:
         """Anchor centres ``[N, 2]`` and box targets ``[B, N, 4]`` (xyxy), divided by
@@ -146,7 +168,8 @@ class GFLHead(AnchorHead):
 
     def decode_level(self, priors: Tensor, preds: Tensor, level: int,
                      max_shape: Tensor) -> Tensor:
-        """Boxes ``[B, k, 4]`` xyxy: the integral of the side logits ``preds [B, k, 4·(reg_max+1)]``
-        times the level's stride, around the centres of ``priors [B, k, 4]``, clipped."""
+        """Boxes ``[B, k, 4]`` xyxy: the integral of the side logits
+        ``preds [B, k, 4·(reg_max+1)]`` times the level's stride, around the centres of
+        ``priors [B, k, 4]``, clipped to ``max_shape``."""
         distances = self.integral(preds) * self.prior_generator.strides[level][0]
         return self.bbox_coder.decode(prior_centres(priors), distances, max_shape=max_shape)

@@ -3,10 +3,8 @@ from typing import Dict, Optional, Tuple
 
 from torch import Tensor, nn
 
-from detkit.models.layers.conv_tower import conv_tower
 from detkit.registry import MODELS
 from .anchor_head import AnchorHead
-from .dense_head import prior_bias
 
 
 @MODELS.register_module()
@@ -52,13 +50,7 @@ class RetinaHead(AnchorHead):
                          bbox_coder=bbox_coder, loss_cls=loss_cls, loss_bbox=loss_bbox,
                          reg_decoded_bbox=reg_decoded_bbox, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg)
-        prior_bias(prior_prob, 'RetinaHead')  # checks it now, not at init_weights
-        self.stacked_convs = stacked_convs
-        self.feat_channels = feat_channels
-        self.prior_prob = prior_prob
-        self.cls_convs = conv_tower(in_channels, feat_channels, stacked_convs, norm_cfg)
-        self.reg_convs = conv_tower(in_channels, feat_channels, stacked_convs, norm_cfg)
-        tower_out = feat_channels if stacked_convs > 0 else in_channels
+        tower_out = self.add_towers(stacked_convs, feat_channels, norm_cfg, prior_prob)
         self.retina_cls = nn.Conv2d(tower_out, self.num_base_priors * num_classes, 3, padding=1)
         self.retina_reg = nn.Conv2d(tower_out, self.num_base_priors * 4, 3, padding=1)
 
