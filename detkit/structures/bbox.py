@@ -1,5 +1,5 @@
 """Box helpers. Boxes are ``xyxy`` (x1, y1, x2, y2) in pixels unless named."""
-from typing import Sequence, Union
+from typing import Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -84,3 +84,24 @@ def centerness_target(distances: Tensor) -> Tensor:
     ratio_x = left_right.amin(dim=-1) / left_right.amax(dim=-1).clamp(min=tiny)
     ratio_y = top_bottom.amin(dim=-1) / top_bottom.amax(dim=-1).clamp(min=tiny)
     return (ratio_x * ratio_y).clamp(min=0).sqrt()
+
+
+def aligned_overlap_and_union(pred: Tensor, target: Tensor,
+                              eps: float = 1e-6) -> Tuple[Tensor, Tensor]:
+    """Intersection and union (floored at ``eps``) ``[...]`` of box pairs ``[..., 4]`` xyxy."""
+    area_pred = (pred[..., 2] - pred[..., 0]) * (pred[..., 3] - pred[..., 1])
+    area_target = (target[..., 2] - target[..., 0]) * (target[..., 3] - target[..., 1])
+    inter_wh = (torch.min(pred[..., 2:], target[..., 2:])
+                - torch.max(pred[..., :2], target[..., :2])).clamp(min=0)
+    overlap = inter_wh[..., 0] * inter_wh[..., 1]
+    return overlap, (area_pred + area_target - overlap).clamp(min=eps)
+
+
+def aligned_iou(pred: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
+    """IoU ``[...]`` of each pair ``pred[i]``, ``target[i]`` (``[..., 4]`` xyxy).
+
+    MMDetection's ``bbox_overlaps(..., is_aligned=True)``: the union is
+    floored at ``eps``.
+    """
+    overlap, union = aligned_overlap_and_union(pred, target, eps)
+    return overlap / union

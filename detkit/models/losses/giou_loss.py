@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from detkit.registry import MODELS
-from .iou_loss import aligned_overlap_and_union
+from detkit.structures.bbox import aligned_overlap_and_union
 from .utils import WeightedLoss, weight_reduce_loss
 
 

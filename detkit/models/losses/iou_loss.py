@@ -1,34 +1,13 @@
 """IoU loss (Yu et al., "UnitBox", 2016) on xyxy boxes, as FCOS uses it."""
-from typing import Optional, Tuple, Union
+from typing import Optional, Union
 
-import torch
 from torch import Tensor
 
 from detkit.registry import MODELS
+from detkit.structures.bbox import aligned_iou
 from .utils import WeightedLoss, weight_reduce_loss
 
 IOU_LOSS_MODES = ('linear', 'square', 'log')
-
-
-def aligned_overlap_and_union(pred: Tensor, target: Tensor,
-                              eps: float = 1e-6) -> Tuple[Tensor, Tensor]:
-    """Intersection and union (floored at ``eps``) ``[...]`` of box pairs ``[..., 4]`` xyxy."""
-    area_pred = (pred[..., 2] - pred[..., 0]) * (pred[..., 3] - pred[..., 1])
-    area_target = (target[..., 2] - target[..., 0]) * (target[..., 3] - target[..., 1])
-    inter_wh = (torch.min(pred[..., 2:], target[..., 2:])
-                - torch.max(pred[..., :2], target[..., :2])).clamp(min=0)
-    overlap = inter_wh[..., 0] * inter_wh[..., 1]
-    return overlap, (area_pred + area_target - overlap).clamp(min=eps)
-
-
-def aligned_iou(pred: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
-    """IoU ``[...]`` of each pair ``pred[i]``, ``target[i]`` (``[..., 4]`` xyxy).
-
-    MMDetection's ``bbox_overlaps(..., is_aligned=True)``: the union is
-    floored at ``eps``.
-    """
-    overlap, union = aligned_overlap_and_union(pred, target, eps)
-    return overlap / union
 
 
 def iou_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor] = None,

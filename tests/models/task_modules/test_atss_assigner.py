@@ -3,9 +3,9 @@ import torch
 
 from detkit.models.task_modules import AnchorGenerator, ATSSAssigner, AssignResult
 from detkit.models.task_modules.assigners.atss_assigner import INF, centre_distances
-from detkit.models.task_modules.assigners.max_iou_assigner import gt_prior_ious
 from detkit.registry import TASK_UTILS
 from detkit.structures import bbox_overlaps
+from detkit.structures.bbox import aligned_iou
 
 ATSS_ANCHORS = dict(strides=[8, 16, 32, 64, 128], ratios=[1.0], octave_base_scale=8,
                     scales_per_octave=1)
@@ -85,18 +85,30 @@ def test_candidates_and_thresholds_match_the_reference(ref):
     assigner = ATSSAssigner(topk=9)
     gts = ref['inputs']['gt_bboxes'][0][None]
     priors = ref['inputs']['anchors']
-    candidates, valid = assigner.select_candidates(centre_distances(gts, priors), LEVELS)
+    candidates, valid = assigner.select_candidates(priors, LEVELS, gts)
     assert candidates.shape == (1, 7, 42) and bool(valid.all())
     # the reference sorts each level's block by index; the order within a block is free
-    blocks = candidates[0].T.split([9, 9, 9, 9, 6])
-    assert torch.equal(torch.cat([b.sort(dim=0).values for b in blocks]), detail['candidates'])
-    candidate_ious = gt_prior_ious(gts, priors).gather(2, candidates)
-    thresholds = assigner.iou_thresholds(candidate_ious, valid)[0]
+    order = torch.cat([b.sort(dim=-1).indices + i * 9
+                       for i, b in enumerate(candidates[0].split([9, 9, 9, 9, 6], dim=-1))],
+                      dim=-1)
+    candidates = candidates[0].gather(1, order)
+    assert torch.equal(candidates.T, detail['candidates'])
+    # pairwise IoUs of the candidates only: MMDetection's IoU matrix entries, to the bit
+    candidate_ious = aligned_iou(priors[candidates], gts[0][:, None, :])  # [G, C]
+    assert torch.equal(candidate_ious.T, detail['candidate_ious'])
+    thresholds = assigner.iou_thresholds(candidate_ious[None], valid)[0]
     torch.testing.assert_close(thresholds, detail['iou_thr'], rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(candidate_ious[0].T.sort(dim=0).values,
-                               detail['candidate_ious'].sort(dim=0).values, rtol=1e-5, atol=1e-6)
     assert thresholds.tolist() == pytest.approx(
         [0.4956, 0.4569, 0.4654, 0.0459, 0.2461, 0.0148, 0.4627], abs=1e-4)
+
+
+def test_centre_distances_are_mmdetections():
+    gts = torch.tensor([[[10.5, 3.25, 40., 60.75]]])
+    priors = torch.tensor([[0., 0., 8., 8.], [100., 20., 132., 52.]])
+    centres = (priors[:, :2] + priors[:, 2:]) / 2
+    gt_centre = (gts[0, :, :2] + gts[0, :, 2:]) / 2
+    expected = (centres[:, None, :] - gt_centre[None]).pow(2).sum(-1).sqrt()  # mmdet's [N, G]
+    assert torch.equal(centre_distances(gts, priors)[0].T, expected)
 
 
 def test_the_std_is_the_unbiased_one():

@@ -5,8 +5,8 @@ import torch
 from torch import Tensor
 
 from detkit.registry import TASK_UTILS
+from detkit.structures.bbox import aligned_iou
 from .batch_assigner import BatchAssigner
-from .max_iou_assigner import gt_prior_ious
 
 #: MMDetection's marker for "no positive IoU": ``max_overlaps`` of every
 #: prior that is not positive, and the distance of priors in ignore regions
@@ -64,36 +64,32 @@ class ATSSAssigner(BatchAssigner):
         for positives and ``-INF`` (-1e8) for every other valid prior of an
         image with gts.
         """
-        distances = centre_distances(gt_bboxes, priors)  # [B, G, N]
-        if ignored is not None:
-            # ignored priors stay candidates, but only after every other prior
-            distances.masked_fill_(ignored[:, None, :], INF)
-        distances.masked_fill_(~prior_valid[:, None, :], float('inf'))
-        candidates, candidate_valid = self.select_candidates(distances, num_level_priors)
-        del distances
-
-        overlaps = gt_prior_ious(gt_bboxes, priors)  # [B, G, N]
-        candidate_ious = overlaps.gather(2, candidates)  # [B, G, C]
+        candidates, candidate_valid = self.select_candidates(
+            priors, num_level_priors, gt_bboxes, prior_valid, ignored)  # [B, G, C]
+        # only the candidates' IoUs matter; the same float32 operations as
+        # MMDetection's IoU matrix, so the same bits
+        candidate_ious = aligned_iou(priors[candidates], gt_bboxes[:, :, None, :])
         threshold = self.iou_thresholds(candidate_ious, candidate_valid)  # [B, G]
         is_pos = (candidate_ious >= threshold[..., None]) & candidate_valid
         is_pos &= self._centres_inside(priors, candidates, gt_bboxes) & gt_valid[..., None]
+        gt_inds, max_overlaps = self._best_positive_gt(candidates, candidate_ious, is_pos,
+                                                       priors.size(0))
+        if ignored is not None:
+            gt_inds = torch.where(ignored & (gt_inds == 0), -1, gt_inds)
+        return gt_inds, max_overlaps
 
-        # every (gt, prior) pair that is not positive gets -INF; a prior then
-        # goes to its best positive gt. Candidates of one gt are distinct priors,
-        # so the scatter writes each place at most once.
-        pos_ious = overlaps.fill_(-INF).scatter_(
-            2, candidates, torch.where(is_pos, candidate_ious, -INF))
-        max_overlaps, argmax = pos_ious.max(dim=1)  # [B, N]
-        background = torch.zeros_like(argmax) if ignored is None else -ignored.long()
-        return torch.where(max_overlaps != -INF, argmax + 1, background), max_overlaps
-
-    def select_candidates(self, distances: Tensor,
-                          num_level_priors: Sequence[int]) -> Tuple[Tensor, Tensor]:
-        """Per level, the ``topk`` priors closest to each gt.
+    def select_candidates(self, priors: Tensor, num_level_priors: Sequence[int],
+                          gt_bboxes: Tensor, prior_valid: Optional[Tensor] = None,
+                          ignored: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Per level, the ``topk`` priors whose centres are closest to each gt's centre.
 
         Args:
-            distances: ``[B, G, N]`` centre distances, ``inf`` for invalid priors.
+            priors: ``[N, 4]`` xyxy, levels concatenated.
             num_level_priors: priors per level, summing to ``N``.
+            gt_bboxes: ``[B, G, 4]`` xyxy.
+            prior_valid: ``[B, N]`` bool; invalid priors are never candidates.
+            ignored: ``[B, N]`` bool; priors in ignore regions are candidates
+                only after every other prior (MMDetection's distance ``INF``).
 
         Returns:
             ``candidates [B, G, C]`` prior indices into ``N``, level blocks of
@@ -101,16 +97,48 @@ class ATSSAssigner(BatchAssigner):
             places a level with fewer valid priors than ``topk`` fills with
             invalid ones.
         """
-        indices, values = [], []
+        indices, valid = [], []
         start = 0
         for level_size in num_level_priors:
-            level = distances[..., start:start + level_size]
-            k = min(self.topk, level_size)
-            value, index = level.topk(k, dim=-1, largest=False)
+            end = start + level_size
+            # one level at a time: a [B, G, N_l] distance block, never [B, G, N]
+            distances = centre_distances(gt_bboxes, priors[start:end])
+            if ignored is not None:
+                distances.masked_fill_(ignored[:, None, start:end], INF)
+            if prior_valid is not None:
+                distances.masked_fill_(~prior_valid[:, None, start:end], float('inf'))
+            value, index = distances.topk(min(self.topk, level_size), dim=-1, largest=False)
             indices.append(index + start)
-            values.append(value)
-            start += level_size
-        return torch.cat(indices, dim=-1), torch.cat(values, dim=-1).isfinite()
+            valid.append(value.isfinite())
+            start = end
+        return torch.cat(indices, dim=-1), torch.cat(valid, dim=-1)
+
+    @staticmethod
+    def _best_positive_gt(candidates: Tensor, candidate_ious: Tensor, is_pos: Tensor,
+                          num_priors: int) -> Tuple[Tensor, Tensor]:
+        """Each prior's gt among those it is a positive candidate of: the highest IoU wins,
+        the first gt among equal IoUs (MMDetection's max over gts).
+
+        Args:
+            candidates, candidate_ious, is_pos: ``[B, G, C]``.
+            num_priors: ``N``.
+
+        Returns:
+            ``gt_inds [B, N]`` (``k + 1`` for gt ``k``, 0 for no positive) and
+            ``max_overlaps [B, N]`` (the winner's IoU, ``-INF`` for no positive).
+        """
+        num_imgs, num_gts = candidates.shape[:2]
+        prior = candidates.reshape(num_imgs, -1)  # [B, G * C]
+        ious = torch.where(is_pos, candidate_ious, -INF).reshape(num_imgs, -1)
+        max_overlaps = ious.new_full((num_imgs, num_priors), -INF)
+        max_overlaps.scatter_reduce_(1, prior, ious, reduce='amax')
+        gt = torch.arange(num_gts, device=prior.device)[None, :, None].expand_as(candidates)
+        is_best = is_pos.reshape(num_imgs, -1) & (ious == max_overlaps.gather(1, prior))
+        winner = torch.full((num_imgs, num_priors), num_gts, dtype=torch.long,
+                            device=prior.device)
+        winner.scatter_reduce_(1, prior, torch.where(is_best, gt.reshape(num_imgs, -1), num_gts),
+                               reduce='amin')
+        return torch.where(winner < num_gts, winner + 1, 0), max_overlaps
 
     @staticmethod
     def iou_thresholds(candidate_ious: Tensor, candidate_valid: Tensor) -> Tensor:
