@@ -13,7 +13,8 @@ class AssignResult:
             assigned to gt ``k - 1`` of that image.
         max_overlaps: ``[B, N]`` the prior's best IoU over the image's gts
             (0 for images without gts and for invalid priors, -1 for priors
-            ignored by an ignore region).
+            ignored by an ignore region). ATSSAssigner, as MMDetection's: the IoU
+            with the assigned gt for positives, -1e8 for the other valid priors.
         labels: ``[B, N]`` int64 label of the assigned gt, -1 where not positive.
         num_gts: ``[B]`` int64 number of valid gts per image.
     """
