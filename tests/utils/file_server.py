@@ -5,6 +5,7 @@ can cut a transfer short after half of the bytes, and records every request.
 """
 import http.server
 import threading
+import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Tuple
 
@@ -18,6 +19,7 @@ class FileServer:
         cut_short: ``{'/name.pth': n}``: the next ``n`` GETs of that path send
             only half of the bytes and close the connection.
         ranges: whether ``Range`` requests are answered with 206.
+        pause: seconds to wait after each 64 KiB sent (a slow server).
     """
 
     def __init__(self, files: Optional[Dict[str, bytes]] = None) -> None:
@@ -25,6 +27,7 @@ class FileServer:
         self.requests: List[Tuple[str, Optional[str]]] = []
         self.cut_short: Dict[str, int] = {}
         self.ranges = True
+        self.pause = 0.0
         self.port = 0
 
     def url(self, name: str) -> str:
@@ -67,16 +70,23 @@ class FileServer:
                     server.cut_short[self.path] -= 1
                     body = body[:len(body) // 2]
                     self.close_connection = True
-                self.wfile.write(body)
+                for at in range(0, len(body), 1 << 16):
+                    self.wfile.write(body[at:at + (1 << 16)])
+                    time.sleep(server.pause)
 
         return Handler
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away (killed on purpose) is not an error here."""
 
 
 @contextmanager
 def serving(files: Optional[Dict[str, bytes]] = None) -> Iterator[FileServer]:
     """Run a :class:`FileServer` on a free port of 127.0.0.1 for the ``with`` block."""
     files_server = FileServer(files)
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), files_server.handler())
+    httpd = _QuietServer(('127.0.0.1', 0), files_server.handler())
     httpd.daemon_threads = True
     files_server.port = httpd.server_address[1]
     thread = threading.Thread(target=httpd.serve_forever, kwargs=dict(poll_interval=0.05),

@@ -1,7 +1,12 @@
 """download_file against a local HTTP server and file:// URLs; nothing leaves 127.0.0.1."""
 import hashlib
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -84,6 +89,30 @@ def test_a_part_left_by_a_killed_run_is_resumed_but_never_trusted(server, tmp_pa
     download_file(server.url('w.pth'), str(dst), checksum=SHA)
     assert dst.read_bytes() == DATA
     assert server.gets('w.pth') == ['bytes=1000-', None]  # resumed, failed, restarted
+
+
+def test_a_download_killed_midway_leaves_only_a_part_that_the_next_run_resumes(tmp_path):
+    big = random.Random(1).randbytes(3 << 20)
+    dst = tmp_path / 'big.pth'
+    part = tmp_path / 'big.pth.part'
+    with serving({'/big.pth': big}) as files:
+        files.pause = 0.03                              # ~2 MiB/s: time to kill it
+        code = ('import sys; from detkit.utils.download import download_file; '
+                'download_file(sys.argv[1], sys.argv[2], progress=False)')
+        proc = subprocess.Popen([sys.executable, '-c', code, files.url('big.pth'), str(dst)],
+                                env=dict(os.environ, OMP_NUM_THREADS='1'))
+        deadline = time.monotonic() + 60
+        while not (part.exists() and part.stat().st_size >= 1 << 20):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        kept = part.stat().st_size
+        assert not dst.exists() and 0 < kept < len(big)
+        files.pause = 0.0
+        download_file(files.url('big.pth'), str(dst), checksum=hashlib.sha256(big).hexdigest())
+    assert dst.read_bytes() == big
+    assert files.gets('big.pth')[-1] == f'bytes={kept}-'
 
 
 def test_a_server_without_ranges_restarts_from_zero(server, tmp_path):
