@@ -123,16 +123,3 @@ def test_wires_a_retinanet_through_out_channels():
         cls_scores, _ = model(torch.randn(1, 3, 64, 96), mode='tensor')
     assert [tuple(c.shape[2:]) for c in cls_scores] == [(8, 12), (4, 6), (2, 3), (1, 2), (1, 1)]
 
-
-def test_a_neck_that_does_not_fit_the_backbone_is_named_at_build_time():
-    with pytest.raises(ValueError, match=r"model.backbone \(TorchvisionBackbone\) gives feature "
-                                         r"maps of \[24, 48, 576\] channels but model.neck."
-                                         r"in_channels=\[40, 112, 1280\]: set the neck's "
-                                         r"in_channels=\[24, 48, 576\]"):
-        MODELS.build(dict(
-            type='RetinaNet',
-            backbone=dict(type='TorchvisionBackbone', model_name='mobilenet_v3_small',
-                          out_indices=(1, 2, 3)),
-            neck=dict(type='FPN', in_channels=[40, 112, 1280], out_channels=16, num_outs=5),
-            bbox_head=dict(type='RetinaHead', num_classes=3, in_channels=16, feat_channels=16,
-                           stacked_convs=1)))

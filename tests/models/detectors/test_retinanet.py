@@ -135,6 +135,15 @@ def test_head_in_channels_must_match_neck():
         MODELS.build(cfg)
 
 
+def test_neck_in_channels_must_match_backbone():
+    cfg = tiny_cfg()
+    cfg['neck']['in_channels'] = [32, 64, 128]
+    with pytest.raises(ValueError, match=r'model.backbone \(ResNet\) gives feature maps of '
+                                         r'\[16, 32, 64\] channels but model.neck.in_channels='
+                                         r'\[32, 64, 128\]'):
+        MODELS.build(cfg)
+
+
 @pytest.mark.parametrize('value', [3.0, '3', True])
 def test_num_classes_must_be_an_int(value):
     cfg = tiny_cfg()
