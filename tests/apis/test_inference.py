@@ -92,6 +92,10 @@ def test_offline_urls_and_unknown_devices_are_refused(demo_weights, tmp_path, mo
     with pytest.raises(OSError, match=r'https://example\.com/retinanet\.pth is not downloaded '
                        r'and downloads are switched off \(DETKIT_OFFLINE=1\)'):
         init_detector(DEMO, 'https://example.com/retinanet.pth')
+    monkeypatch.delenv('DETKIT_OFFLINE')
+    model = init_detector(DEMO, demo_weights.as_uri())          # --weights file:///...
+    assert model.dataset_meta['classes'] == CLASSES
+    assert (tmp_path / 'checkpoints' / 'demo.pth').is_file()
     with pytest.raises(ValueError, match="device 'gpu' is not a device"):
         init_detector(DEMO, device='gpu')
     if not torch.cuda.is_available():
