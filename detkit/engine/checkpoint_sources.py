@@ -14,8 +14,9 @@ A checkpoint named in ``load_from``, an ``init_cfg`` ``Pretrained``
   work too);
 - ``https://…``, ``http://…`` or ``file://…``.
 
-Remote files are downloaded once into :func:`cache_dir` (torch.hub's
-checkpoint folder is used too when it already holds the file) by
+Remote files are downloaded once into :func:`cache_dir` (as
+``<name>`` when the name carries its hash, torch.hub's checkpoint folder being
+used too when it already holds the file; else as ``<url key>/<name>``) by
 :func:`detkit.utils.download.download_file`: resumable, atomic and verified
 against the SHA-256 prefix in the file name (``name-<sha256[:8+]>.pth``, the
 torchvision and ``publish_model.py`` convention) or a ``#sha256=<hex>`` at the
@@ -27,6 +28,7 @@ schemes in mmengine's ``CheckpointLoader``, replacing mmengine's own downloaders
 """
 import difflib
 import functools
+import hashlib
 import os
 import os.path as osp
 import re
@@ -136,11 +138,18 @@ def resolve_checkpoint(source: Union[str, os.PathLike],
     name = osp.basename(urlparse(source).path)
     if not name:
         raise CheckpointSourceError(f'checkpoint URL {source!r} names no file')
-    expected = sha256 or fragment or expected_sha256(source)
-    cached = osp.join(cache_dir(), name)
-    hub_copy = osp.join(torch.hub.get_dir(), 'checkpoints', name)
-    if not osp.exists(cached) and osp.isfile(hub_copy):
-        return hub_copy
+    explicit, named = sha256 or fragment, expected_sha256(source)
+    if named is not None:  # the name says which file it is: one flat cache, as torch.hub's
+        cached = osp.join(cache_dir(), name)
+        hub_copy = osp.join(torch.hub.get_dir(), 'checkpoints', name)
+        if not osp.exists(cached) and osp.isfile(hub_copy):
+            cached = hub_copy
+    else:  # e.g. two hosts' model_final.pth: a folder per URL keeps them apart
+        url_key = hashlib.sha256(source.encode()).hexdigest()[:12]
+        cached = osp.join(cache_dir(), url_key, name)
+    if osp.exists(cached):
+        return _checked_local(cached, explicit)
+    expected = explicit or named
     return download_file(source, cached, checksum=f'sha256:{expected}' if expected else None)
 
 
@@ -151,7 +160,8 @@ def _checked_local(path: str, sha256: Optional[str]) -> str:
     actual = file_digest(path, 'sha256')
     if not actual.startswith(sha256.lower()):
         raise ChecksumError(f'checkpoint "{path}" has sha256 {actual}, expected {sha256}: '
-                            'it is not the file the config names')
+                            'it is not the file the config names (a stale cached download '
+                            'can be deleted; the next run fetches the file again)')
     return path
 
 

@@ -4,6 +4,7 @@ Every remote file comes from a server on 127.0.0.1 started by the test, or a fil
 """
 import hashlib
 import io
+from pathlib import Path
 
 import pytest
 import torch
@@ -101,6 +102,25 @@ def test_a_sha256_in_the_source_wins_over_the_name(server):
     assert_state(load_checkpoint_file(f'{server.url("plain.pth")}#sha256={SHA}'))
     with pytest.raises(ChecksumError, match='expected 12345678'):
         resolve_checkpoint(server.url(NAME), sha256='12345678')
+
+
+def test_files_without_a_hash_in_the_name_are_cached_per_url(caches):
+    other = {'w': torch.zeros(2)}
+    with serving({'/a/model.pth': BLOB, '/b/model.pth': saved(other)}) as files:
+        first = resolve_checkpoint(files.url('a/model.pth'))
+        second = resolve_checkpoint(files.url('b/model.pth'))
+        assert_state(load_checkpoint_file(files.url('a/model.pth')))
+    assert first != second and first.endswith('/model.pth')
+    assert torch.equal(torch.load(second, weights_only=True)['w'], other['w'])
+    assert [p.parent.parent for p in map(Path, (first, second))] == [caches, caches]
+
+
+def test_a_stale_cached_file_fails_an_explicit_sha256(server):
+    path = resolve_checkpoint(server.url('plain.pth'))
+    with pytest.raises(ChecksumError, match='a stale cached download can be deleted'):
+        resolve_checkpoint(f'{server.url("plain.pth")}#sha256=abcdef12')
+    assert resolve_checkpoint(f'{server.url("plain.pth")}#sha256={SHA[:8]}') == path
+    assert server.gets('plain.pth') == [None]
 
 
 def test_a_local_file_with_a_sha256_is_checked_and_never_deleted(tmp_path):
