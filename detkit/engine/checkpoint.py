@@ -38,6 +38,8 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner import CheckpointLoader
 
+from detkit.utils.compat import load_weights_only
+
 _UNSAFE_LOAD = False
 # The statistics every HistoryBuffer registers (others via register_statistics).
 _HISTORY_BUFFER_METHODS = {'min', 'max', 'current', 'mean'}
@@ -77,7 +79,10 @@ def _history_buffer_method(owner: type, name: str) -> Callable:
 
 def _numpy_globals() -> List[Tuple[Any, str]]:
     """numpy reconstructors under both the numpy 2 and numpy 1 names."""
-    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    try:  # numpy 2; numpy 1.26 forwards this name too, without the attribute np._core.multiarray
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
     entries = []
     for module in ('numpy._core.multiarray', 'numpy.core.multiarray'):
         entries.append((multiarray._reconstruct, f'{module}._reconstruct'))
@@ -108,8 +113,10 @@ def safe_globals() -> List[Tuple[Any, str]]:
 
 def _refusal_message(filename: str) -> str:
     allowed = {name for _, name in safe_globals()}
+    # torch >= 2.5 can list them; on older torch, torch's message below names the first
+    scan = getattr(torch.serialization, 'get_unsafe_globals_in_checkpoint', lambda _: [])
     try:
-        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+        found = scan(filename)
     except Exception:  # a legacy (non-zip) file cannot be scanned
         found = []
     offending = [name for name in found if name not in allowed]
@@ -152,8 +159,7 @@ def _load(filename: str, map_location: Union[str, Callable, None]) -> Any:
                   logger='current')
         return torch.load(filename, map_location=map_location, weights_only=False)
     try:
-        with torch.serialization.safe_globals(safe_globals()):
-            return torch.load(filename, map_location=map_location, weights_only=True)
+        return load_weights_only(filename, map_location, safe_globals())
     except pickle.UnpicklingError as err:
         if describe_corruption(filename) is not None:
             raise

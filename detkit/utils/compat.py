@@ -12,12 +12,20 @@ here, by looking at the signature or attribute that torch actually has:
 
 - :func:`ddp_buffer_sync_kwargs`: DDP's ``forward_sync_buffers`` (torch 2.13)
   or the older spelling ``broadcast_buffers``.
+- :func:`load_weights_only`: ``torch.load(weights_only=True)`` with an
+  allow-list (``torch.serialization.safe_globals``, torch 2.5), or on older
+  torch the same restriction made by an allow-list unpickler.
 """
+import _compat_pickle
+import codecs
 import importlib
 import importlib.metadata
 import inspect
+import pickle
 import re
-from typing import Callable, Dict, Mapping, Optional, Tuple
+import types
+from collections import Counter, OrderedDict
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 # Oldest releases that passed tools/compat_check.sh (docs/compat.md).
 MIN_VERSIONS: Dict[str, str] = {'torch': '2.1', 'torchvision': '0.16', 'mmengine': '0.10.4'}
@@ -99,3 +107,67 @@ def ddp_buffer_sync_kwargs() -> Dict[str, bool]:
     if accepts_keyword(DistributedDataParallel.__init__, 'forward_sync_buffers'):
         return {'forward_sync_buffers': False}
     return {'broadcast_buffers': False}
+
+
+def _allow_list_pickle_module(allowed: Dict[str, Any]) -> types.ModuleType:
+    """A ``pickle_module`` for ``torch.load`` whose ``find_class`` serves ``allowed`` only.
+
+    ``torch.load`` subclasses ``pickle_module.Unpickler`` and resolves storage
+    types itself; every other global of the file reaches ``find_class`` here.
+    Restricting ``find_class`` is how the Python docs make unpickling safe:
+    without a global, a pickle cannot call anything.
+    """
+
+    class AllowListUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            # torch.save's protocol 2 writes Python 2 names (__builtin__.getattr);
+            # pickle's own find_class maps them back the same way.
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+            key = f'{module}.{name}'
+            if key in allowed:
+                return allowed[key]
+            raise pickle.UnpicklingError(f'Unsupported global: GLOBAL {key} is not on the '
+                                         'allow-list of this weights-only load')
+
+    module = types.ModuleType('detkit_allow_list_pickle')
+    module.Unpickler = AllowListUnpickler
+    module.load = lambda file, **kwargs: AllowListUnpickler(file, **kwargs).load()
+    return module
+
+
+def load_weights_only(filename: str, map_location: Any,
+                      allowed: Sequence[Tuple[Any, str]]) -> Any:
+    """``torch.load(filename, weights_only=True)`` that also accepts ``allowed``.
+
+    Args:
+        filename: a ``torch.save`` file.
+        map_location: as for ``torch.load``.
+        allowed: ``(object, "module.name")`` pairs the file may name besides
+            tensors, e.g. ``(HistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer')``.
+
+    Raises:
+        pickle.UnpicklingError: the file names a global that is not allowed.
+
+    torch >= 2.5 lists extra globals with ``torch.serialization.safe_globals``.
+    Older torch cannot extend ``weights_only=True``; there the file is read
+    by an unpickler that resolves only torch's own weights-only globals, the
+    plain types pickle needs for containers and bytes, and ``allowed``.
+    """
+    import torch
+    if hasattr(torch.serialization, 'safe_globals'):
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    from torch._weights_only_unpickler import _get_allowed_globals
+    table = dict(_get_allowed_globals())
+    # What torch >= 2.5 also allows by default (torch 2.1 lacks them): every
+    # dtype, devices, and the plain types that pickle uses for bytes and sets.
+    table.update((f'torch.{name}', value) for name, value in vars(torch).items()
+                 if isinstance(value, torch.dtype))
+    table.update({'torch.device': torch.device, 'collections.OrderedDict': OrderedDict,
+                  'collections.Counter': Counter, '_codecs.encode': codecs.encode,
+                  'builtins.set': set, 'builtins.bytearray': bytearray,
+                  'builtins.complex': complex})
+    table.update((name, obj) for obj, name in allowed)
+    return torch.load(filename, map_location=map_location, weights_only=False,
+                      pickle_module=_allow_list_pickle_module(table))
