@@ -1,0 +1,23 @@
+# ATSS on the embedded synthetic set: the demo's half-width ResNet-18, data, AdamW schedule
+# and epochs (configs/retinanet_r18_fpn_synthetic.py), with ATSS's head (the ATSSHead
+# defaults are atss_r50_fpn_1x_coco's) at the demo's width and depth.
+_base_ = '../retinanet_r18_fpn_synthetic.py'
+model = dict(
+    type='ATSS',
+    neck=dict(add_extra_convs='on_output'),
+    bbox_head=dict(
+        _delete_=True,
+        type='ATSSHead',
+        num_classes=5,
+        in_channels=64,
+        feat_channels=64,
+        stacked_convs=2,
+        # objects are 8-200 px on 256-px images: anchors of 32-512 px (4 x stride), not 8
+        anchor_generator=dict(
+            type='AnchorGenerator',
+            ratios=[1.0],
+            octave_base_scale=4,
+            scales_per_octave=1,
+            strides=[8, 16, 32, 64, 128])),
+    train_cfg=dict(_delete_=True, assigner=dict(type='ATSSAssigner', topk=9)),
+    test_cfg=dict(nms=dict(iou_threshold=0.6)))

@@ -1,0 +1,18 @@
+# GFL on the embedded synthetic set: the ATSS synthetic config (the demo's backbone, data and
+# schedule, 4 x stride anchors) with GFL's head (the GFLHead defaults are gfl_r50_fpn_1x_coco's).
+_base_ = '../atss/atss_r18_fpn_synthetic.py'
+model = dict(
+    type='GFL',
+    bbox_head=dict(
+        _delete_=True,
+        type='GFLHead',
+        num_classes=5,
+        in_channels=64,
+        feat_channels=64,
+        stacked_convs=2,
+        anchor_generator=dict(
+            type='AnchorGenerator',
+            ratios=[1.0],
+            octave_base_scale=4,
+            scales_per_octave=1,
+            strides=[8, 16, 32, 64, 128])))
