@@ -34,15 +34,16 @@ def test_backbone_from_a_file_url_then_from_the_cache(tmp_path, tiny, monkeypatc
     monkeypatch.setenv('DETKIT_HOME', str(cache.parent))
     monkeypatch.delenv('DETKIT_OFFLINE', raising=False)
     tool = train_tool()
+    no_val = {'train_cfg.val_interval': 2}              # one epoch, no evaluation
 
-    argv = [str(config), '--work-dir', str(tmp_path / 'first'), *tiny(max_epochs=1)]
+    argv = [str(config), '--work-dir', str(tmp_path / 'first'), *tiny(max_epochs=1, **no_val)]
     assert tool.run_tool(tool.main, argv) == 0
     assert f'Downloading {source.as_uri()} to {cache / source.name}' in capsys.readouterr().out
     assert (cache / source.name).read_bytes() == source.read_bytes()
 
     source.unlink()                                     # only the cached copy is left
     monkeypatch.setenv('DETKIT_OFFLINE', '1')
-    argv = [str(config), '--work-dir', str(tmp_path / 'second'), *tiny(max_epochs=1)]
+    argv = [str(config), '--work-dir', str(tmp_path / 'second'), *tiny(max_epochs=1, **no_val)]
     assert tool.run_tool(tool.main, argv) == 0
     assert 'Downloading' not in capsys.readouterr().out
     trained = load_from_local_safe(str(tmp_path / 'second' / 'epoch_1.pth'))['state_dict']
