@@ -16,6 +16,8 @@ default_hooks = dict(
     nonfinite=dict(type='NonFiniteLossHook'),
     checkpoint_match=dict(type='CheckpointMatchHook'),
     epoch_seed=dict(type='EpochSeedHook'),
+    # one warning line when loss_cls climbs back to its initial level (classifier collapse)
+    loss_collapse=dict(type='LossCollapseHook'),
 )
 
 env_cfg = dict(
