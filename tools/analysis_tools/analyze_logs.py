@@ -2,6 +2,8 @@
 
     python tools/analysis_tools/analyze_logs.py plot_curve LOG.json [LOG2.json ...] \\
         --keys loss loss_cls coco/bbox_mAP --out curves.png [--legend run1 run2]
+        # loss_cls back at its initial level after a fall (a collapsed classifier) is
+        # marked with a red x and printed; --collapse-key '' turns that off
     python tools/analysis_tools/analyze_logs.py cal_train_time LOG.json [...]
 
 A log is ``<work_dir>/<timestamp>/vis_data/<timestamp>.json`` (or
@@ -18,6 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from detkit.engine.hooks.loss_collapse_hook import LossCollapseDetector
 from detkit.engine.runner_utils import run_tool
 from detkit.utils.optional_import import pyplot
 
@@ -34,6 +37,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     plot.add_argument('--legend', nargs='+', help='one name per log (default: file names)')
     plot.add_argument('--title', help='figure title')
     plot.add_argument('--out', required=True, help='PNG (or PDF, SVG) to write')
+    plot.add_argument('--collapse-key', default='loss_cls',
+                      help='mark where this training key climbs back to within 5%% of its '
+                           'first logged value after falling by 20%% (as LossCollapseHook); '
+                           '\'\' for none')
     timing = sub.add_parser('cal_train_time', help='seconds per iteration, per epoch')
     timing.add_argument('logs', nargs='+', help='JSON log files')
     return parser.parse_args(argv)
@@ -71,6 +78,17 @@ def series(train: List[dict], val: List[dict], key: str, path: str) -> Tuple[Ser
     raise ValueError(f'"{key}" is not logged in {path}; its keys are: {", ".join(known)}')
 
 
+def find_collapses(xs: Sequence[float], ys: Sequence[float]) -> List[Tuple[float, dict]]:
+    """``(x, event)`` where logged values climb back to the first one after having fallen.
+
+    Logged training values are already means over the logger's window, so
+    each counts as one (``LossCollapseDetector(window=1)``); the first logged
+    value is the initial level.
+    """
+    detector = LossCollapseDetector(window=1)
+    return [(x, event) for x, y in zip(xs, ys) if (event := detector.update(y)) is not None]
+
+
 def plot_curve(args: argparse.Namespace) -> None:
     if args.legend and len(args.legend) != len(args.logs):
         raise ValueError(f'--legend gives {len(args.legend)} names for {len(args.logs)} logs')
@@ -83,6 +101,8 @@ def plot_curve(args: argparse.Namespace) -> None:
         for path, name, (train, val) in zip(args.logs, legend, logs):
             (xs, ys), x_label = series(train, val, key, path)
             ax.plot(xs, ys, label=name, marker='o' if len(xs) < 30 else None)
+            if key == args.collapse_key and x_label == 'iteration':
+                mark_collapses(ax, name, find_collapses(xs, ys), key)
         ax.set_xlabel(x_label)
         ax.xaxis.get_major_locator().set_params(integer=True)   # epochs and iterations
         ax.set_ylabel(key)
@@ -95,6 +115,16 @@ def plot_curve(args: argparse.Namespace) -> None:
     fig.savefig(args.out, dpi=100)
     plt.close(fig)
     print(f'wrote {args.out}')
+
+
+def mark_collapses(ax, name: str, collapses: List[Tuple[float, dict]], key: str) -> None:
+    """Red x and a dotted line at each collapse; one printed line each."""
+    for x, event in collapses:
+        ax.axvline(x, color='red', linestyle=':', linewidth=1)
+        ax.plot([x], [event['value']], 'x', color='red', markersize=9)
+        print(f'{name}: {key} back at its initial level at iteration {x}: '
+              f'{event["value"]:.4f} (initial {event["initial"]:.4f}, lowest '
+              f'{event["lowest"]:.4f}) - a collapsed classifier')
 
 
 def epoch_times(train: List[dict], path: str) -> Dict[int, float]:
