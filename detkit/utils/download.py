@@ -13,7 +13,6 @@ import hashlib
 import http.client
 import os
 import os.path as osp
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +20,8 @@ from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple
 
 from mmengine.logging import print_log
+
+from .transfer_progress import TransferProgress, format_bytes
 
 try:
     import fcntl
@@ -87,47 +88,6 @@ def file_digest(path: str, algorithm: str = 'sha256') -> str:
     return digest.hexdigest()
 
 
-def _size(num_bytes: float) -> str:
-    if num_bytes < 1024:
-        return f'{int(num_bytes)} B'
-    for unit in ('KiB', 'MiB', 'GiB'):
-        num_bytes /= 1024
-        if num_bytes < 1024 or unit == 'GiB':
-            break
-    return f'{num_bytes:.1f} {unit}'
-
-
-class _Progress:
-    """A one-line bar on a terminal; elsewhere (log files) a line every 30 s."""
-
-    def __init__(self, name: str, done: int, total: Optional[int], enabled: bool) -> None:
-        self.name, self.done, self.total, self.enabled = name, done, total, enabled
-        self.start_done, self.start = done, time.monotonic()
-        self.tty = enabled and sys.stderr.isatty()
-        self.last = 0.0 if self.tty else self.start
-
-    def update(self, num_bytes: int) -> None:
-        self.done += num_bytes
-        now = time.monotonic()
-        if not self.enabled or now - self.last < (0.2 if self.tty else 30.0):
-            return
-        self.last = now
-        speed = (self.done - self.start_done) / max(now - self.start, 1e-6)
-        shown = f'{_size(self.done)}' + (f' / {_size(self.total)}' if self.total else '')
-        percent = f'{100 * self.done / self.total:5.1f}% ' if self.total else ''
-        line = f'{self.name}: {percent}{shown}, {_size(speed)}/s'
-        if self.tty:
-            sys.stderr.write('\r' + line[:120].ljust(120))
-            sys.stderr.flush()
-        else:
-            print_log(line, logger='current')
-
-    def close(self) -> None:
-        if self.tty:
-            sys.stderr.write('\n')
-            sys.stderr.flush()
-
-
 @contextmanager
 def _locked(dst: str) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``dst + '.lock'`` (the OS drops it if we die).
@@ -188,7 +148,7 @@ def _transfer(url: str, part: str, size: Optional[int], timeout: float,
         if size is not None and total is not None and total != size:
             raise ChecksumError(f'{url} is {total} bytes on the server, expected {size}: '
                                 'the file there is not the one detkit knows')
-        bar = _Progress(osp.basename(part)[:-len('.part')], start, total, progress)
+        bar = TransferProgress(osp.basename(part)[:-len('.part')], start, total, progress)
         with open(part, 'ab' if start else 'wb') as f:
             for block in iter(lambda: response.read(_CHUNK), b''):
                 f.write(block)
@@ -232,7 +192,7 @@ def _fetch(url: str, dst: str, size: Optional[int], timeout: float, retries: int
                 kept = osp.getsize(part) if osp.exists(part) else 0
                 raise DownloadError(
                     f'the download of {url} broke off {retries + 1} times '
-                    f'({type(err).__name__}); {_size(kept)} are kept in {part} and the '
+                    f'({type(err).__name__}); {format_bytes(kept)} are kept in {part} and the '
                     f'next run resumes from there. {_manual_hint(url, dst)}') from None
             time.sleep(0.2 * (attempt + 1))
         except urllib.error.HTTPError as err:
@@ -297,7 +257,7 @@ def download_file(url: str, dst: str, checksum: Optional[str] = None,
             _fetch(url, dst, size, timeout, retries, progress)
             _verify(url, part, size, checksum)
         os.replace(part, dst)
-    print_log(f'Downloaded {dst} ({_size(osp.getsize(dst))})', logger='current')
+    print_log(f'Downloaded {dst} ({format_bytes(osp.getsize(dst))})', logger='current')
     return dst
 
 

@@ -1,6 +1,5 @@
 """download_file against a local HTTP server and file:// URLs; nothing leaves 127.0.0.1."""
 import hashlib
-import io
 import os
 import random
 import signal
@@ -11,7 +10,6 @@ import time
 
 import pytest
 
-from detkit.utils import download
 from detkit.utils.download import (ChecksumError, DownloadError, OfflineError, download_file,
                                    offline_reason, parse_checksum)
 from .file_server import serving
@@ -165,19 +163,6 @@ def test_no_network_and_missing_files_name_the_url_and_the_place(server, tmp_pat
     assert f'download {url} on a machine with internet access and copy it to' in str(err.value)
     with pytest.raises(DownloadError, match='the server answered 404 Not Found'):
         download_file(server.url('nope.pth'), str(tmp_path / 'nope.pth'))
-
-
-def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
-    (tmp_path / 'src.bin').write_bytes(DATA * 8)                # 2.3 MiB: three chunks
-    terminal = io.StringIO()
-    terminal.isatty = lambda: True
-    monkeypatch.setattr(sys, 'stderr', terminal)
-    monkeypatch.setattr(download.time, 'monotonic', iter(range(0, 1000, 10)).__next__)
-    download_file((tmp_path / 'src.bin').as_uri(), str(tmp_path / 'out.bin'))
-    lines = [line.strip() for line in terminal.getvalue().split('\r') if line.strip()]
-    assert lines[0].startswith('out.bin:  43.7% 1.0 MiB / 2.3 MiB, ')
-    assert lines[-1].startswith('out.bin: 100.0% 2.3 MiB / 2.3 MiB, ')
-    assert terminal.getvalue().endswith('\n')
 
 
 def test_file_urls(tmp_path):
