@@ -1,12 +1,12 @@
 """Anchor-based dense heads: anchors as priors, assigner targets, box loss on positives."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detkit.models.utils.level_maps import flatten_levels
-from detkit.structures import pad_boxes_and_labels, pad_ignored_boxes
+from detkit.structures import GtBatch
 from .dense_head import DenseHead
 from .dense_targets import DenseTargets
 
@@ -42,35 +42,38 @@ class AnchorHead(DenseHead):
         self.reg_decoded_bbox = reg_decoded_bbox
 
     def get_targets(self, featmap_sizes: Sequence[Tuple[int, int]],
-                    batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
+                    batch_gt_instances: Union[GtBatch, List[InstanceData]],
+                    batch_img_metas: Optional[List[dict]] = None,
                     batch_gt_instances_ignore: Optional[List[Optional[InstanceData]]] = None,
                     device: torch.device = torch.device('cpu')) -> DenseTargets:
         """Assign the anchors of every image and turn the assignment into targets.
 
         Args:
             featmap_sizes: per level ``(H, W)``.
-            batch_gt_instances: per image ``bboxes [G_i, 4]`` xyxy, ``labels [G_i]``.
-            batch_img_metas: per image dict with ``pad_shape (H, W)``.
-            batch_gt_instances_ignore: per image ``bboxes [I_i, 4]`` or None.
+            batch_gt_instances: a :class:`GtBatch`, or per image
+                ``bboxes [G_i, 4]`` xyxy and ``labels [G_i]``.
+            batch_img_metas: per image dict with ``pad_shape (H, W)`` (not
+                needed with a ``GtBatch``).
+            batch_gt_instances_ignore: per image ``bboxes [I_i, 4]`` or None
+                (not needed with a ``GtBatch``).
         """
         assigner = self.require_assigner()
+        gts = GtBatch.of(batch_gt_instances, batch_img_metas, batch_gt_instances_ignore, device)
         anchors = self.prior_generator.grid_priors(featmap_sizes, device=device)
         level_sizes = [len(a) for a in anchors]
         anchors = torch.cat(anchors)
-        valid = self.prior_generator.batch_valid_flags(
-            featmap_sizes, [m['pad_shape'] for m in batch_img_metas], device=device)
-        gt_bboxes, gt_labels, gt_valid = pad_boxes_and_labels(batch_gt_instances, device)
-        ignore_bboxes, ignore_valid = pad_ignored_boxes(batch_gt_instances_ignore,
-                                                        len(batch_gt_instances), device)
+        valid = self.prior_generator.batch_valid_flags(featmap_sizes, gts.pad_shapes,
+                                                       device=device)
         with torch.no_grad():
-            assigned = assigner.assign(anchors, level_sizes, gt_bboxes, gt_labels, gt_valid,
-                                       prior_valid=valid, ignore_bboxes=ignore_bboxes,
-                                       ignore_valid=ignore_valid)
-        return DenseTargets.from_assignment(assigned, anchors, level_sizes, gt_bboxes,
+            assigned = assigner.assign(anchors, level_sizes, gts.bboxes, gts.labels, gts.valid,
+                                       prior_valid=valid, ignore_bboxes=gts.ignore_bboxes,
+                                       ignore_valid=gts.ignore_valid)
+        return DenseTargets.from_assignment(assigned, anchors, level_sizes, gts.bboxes,
                                             self.num_classes)
 
     def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
-                     batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
+                     batch_gt_instances: Union[GtBatch, List[InstanceData]],
+                     batch_img_metas: Optional[List[dict]] = None,
                      batch_gt_instances_ignore: Optional[List[Optional[InstanceData]]] = None
                      ) -> Dict[str, Tensor]:
         """Classification + box loss of the whole batch.

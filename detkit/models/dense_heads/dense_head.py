@@ -11,6 +11,7 @@ from detkit.models.layers.conv_tower import conv_tower
 from detkit.models.layers.nms import batched_class_nms, keep_top_per_image
 from detkit.models.utils.level_maps import gather_priors, topk_per_image
 from detkit.registry import MODELS, TASK_UTILS
+from detkit.structures import GtBatch
 from .head_cfg import DenseTestCfg, DenseTrainCfg
 
 
@@ -111,12 +112,19 @@ class DenseHead(BaseModule):
 
     # ----------------------------------------------------------------- training
     def loss(self, feats: Sequence[Tensor], data_samples: Sequence) -> Dict[str, Tensor]:
-        """Losses of one batch from FPN features and samples with ``gt_instances``."""
+        """Losses of one batch from FPN features and samples with ``gt_instances``.
+
+        The gts are padded into one :class:`GtBatch` here, so ``loss_by_feat``
+        gets fixed-shape tensors (it also accepts per-image lists, for direct
+        calls).
+        """
         outs = self(feats)
         ignored = [s.ignored_instances if 'ignored_instances' in s else None
                    for s in data_samples]
-        return self.loss_by_feat(*outs, [s.gt_instances for s in data_samples],
-                                 [s.metainfo for s in data_samples], ignored)
+        gts = GtBatch.from_instances([s.gt_instances for s in data_samples],
+                                     [s.metainfo for s in data_samples], ignored,
+                                     device=feats[0].device)
+        return self.loss_by_feat(*outs, gts)
 
     def require_assigner(self):
         """The assigner, or an error saying that losses need ``train_cfg``."""

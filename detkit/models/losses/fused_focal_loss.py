@@ -107,20 +107,20 @@ def _loss_sum_and_grad(x: Tensor, labels: Tensor, weight: Optional[Tensor], gamm
               for i in range(0, num_rows, step)]
     total = torch.stack(totals).sum() if totals else x.new_zeros(())
 
-    pos_rows = (labels < num_classes).nonzero().squeeze(1)
-    if pos_rows.numel():
-        # swap the background term for the label term where the target is 1
-        pos_cols = labels[pos_rows].long()
-        pos_x = x[pos_rows, pos_cols]
-        pos_rows_w = rows.reshape(-1)[pos_rows]
-        pos_p = pos_x.sigmoid()
-        background = pos_rows_w * pos_p.pow(gamma) * F.softplus(pos_x)
-        pos_loss, pos_grad = _positive_terms(pos_x, gamma, alpha)
-        pos_w = (torch.ones_like(pos_loss) if weight is None
-                 else weight.to(x.dtype).reshape(-1)[pos_rows])
-        total = total - background.sum() + (pos_loss * pos_w).sum()
-        if grad is not None:
-            grad[pos_rows, pos_cols] = pos_grad * pos_w
+    # swap the background term for the label term where the target is 1; taken on every
+    # row (one element each) under a mask, so that no row indices, and no host sync, are needed
+    is_pos = labels < num_classes
+    cols = labels.long().clamp(max=num_classes - 1).unsqueeze(1)
+    at_label = x.gather(1, cols).squeeze(1)
+    background = rows.reshape(-1) * at_label.sigmoid().pow(gamma) * F.softplus(at_label)
+    pos_loss, pos_grad = _positive_terms(at_label, gamma, alpha)
+    if weight is not None:
+        pos_w = weight.to(x.dtype).reshape(-1)
+        pos_loss, pos_grad = pos_loss * pos_w, pos_grad * pos_w
+    total = total + torch.where(is_pos, pos_loss - background, 0).sum()
+    if grad is not None:
+        grad.scatter_(1, cols, torch.where(is_pos, pos_grad, grad.gather(1, cols).squeeze(1))
+                      .unsqueeze(1))
     return total, grad
 
 

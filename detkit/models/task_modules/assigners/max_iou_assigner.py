@@ -125,9 +125,8 @@ class MaxIoUAssigner:
         overlaps.masked_fill_(~prior_valid[:, None, :], float('-inf'))
         max_overlaps, argmax_overlaps = overlaps.max(dim=1)  # [B, N]
 
-        gt_inds = torch.full((num_imgs, num_priors), -1, dtype=torch.long, device=device)
         lo, hi = self.neg_range
-        gt_inds[(max_overlaps >= lo) & (max_overlaps < hi)] = 0
+        gt_inds = torch.where((max_overlaps >= lo) & (max_overlaps < hi), 0, -1)
         pos = max_overlaps >= self.pos_iou_thr
         gt_inds = torch.where(pos, argmax_overlaps + 1, gt_inds)
         if self.match_low_quality:
@@ -159,23 +158,22 @@ class MaxIoUAssigner:
         """``[B, N]`` 1-based gt index each prior gets from the low-quality step, else 0.
 
         Vectorises MMDetection's loop over gts in order: where several gts
-        claim a prior the last one wins, i.e. the largest index.
+        claim a prior the last one wins, i.e. the largest index. Fixed shapes
+        throughout (no ``nonzero``), so no host synchronisation.
         """
         gt_max_overlaps, gt_argmax_overlaps = overlaps.max(dim=2)  # [B, G]
         eligible = gt_valid & (gt_max_overlaps >= self.min_pos_iou)
         num_gts_max = overlaps.size(1)
-        gt_index = torch.arange(1, num_gts_max + 1, device=overlaps.device, dtype=torch.int32)
         if self.gt_max_assign_all:
-            # few priors tie a gt's best IoU: scatter their gt indices instead of
-            # reducing a [B, G, N] tensor
-            ties = (overlaps == gt_max_overlaps[:, :, None]) & eligible[:, :, None]
-            img, gt, prior = ties.nonzero(as_tuple=True)
-            num_priors = overlaps.size(2)
-            winners = torch.zeros(overlaps.size(0) * num_priors, dtype=torch.long,
-                                  device=overlaps.device)
-            winners.scatter_reduce_(0, img * num_priors + prior, gt + 1, reduce='amax')
-            return winners.view(overlaps.size(0), num_priors)
-        claims = torch.where(eligible, gt_index[None, :].long(), 0)
+            # an ineligible gt's best IoU becomes +inf, which no prior ties; the largest
+            # tying gt index per prior, in int16 where it fits, keeps the [B, G, N] pass light
+            best = torch.where(eligible, gt_max_overlaps, float('inf'))
+            gt_index = torch.arange(1, num_gts_max + 1, device=overlaps.device,
+                                    dtype=torch.int16 if num_gts_max < 2 ** 15 else torch.int32)
+            ties = overlaps == best[:, :, None]
+            return torch.where(ties, gt_index[:, None], 0).amax(dim=1).long()
+        gt_index = torch.arange(1, num_gts_max + 1, device=overlaps.device, dtype=torch.long)
+        claims = torch.where(eligible, gt_index[None, :], 0)
         winners = torch.zeros(overlaps.size(0), overlaps.size(2), dtype=torch.long,
                               device=overlaps.device)
         return winners.scatter_reduce(1, gt_argmax_overlaps, claims, reduce='amax')

@@ -88,16 +88,21 @@ class GridPriorGenerator:
         return list(flags.split(sizes))
 
     def batch_valid_flags(self, featmap_sizes: Sequence[Size],
-                          pad_shapes: Sequence[Sequence[int]],
+                          pad_shapes: Union[Tensor, Sequence[Sequence[int]]],
                           device: DeviceLike = 'cpu') -> Tensor:
         """``[B, N]`` bool valid flags of all levels (concatenated) for ``B`` images.
 
         Args:
             featmap_sizes: per level ``(H, W)``.
-            pad_shapes: per image ``(pad_h, pad_w)`` (extra trailing items ignored).
+            pad_shapes: per image ``(pad_h, pad_w)`` (extra trailing items
+                ignored), or a ``[B, 2]`` tensor of them (read on its device,
+                without a host synchronisation).
         """
         self._check_levels(featmap_sizes)
-        shapes = torch.as_tensor([tuple(s[:2]) for s in pad_shapes], device=device)
+        if isinstance(pad_shapes, Tensor):
+            shapes = pad_shapes.to(device)
+        else:
+            shapes = torch.as_tensor([tuple(s[:2]) for s in pad_shapes], device=device)
         shapes = shapes.reshape(-1, 2)
         pad_h, pad_w = shapes[:, 0, None, None], shapes[:, 1, None, None]
         flags = []
