@@ -20,7 +20,7 @@ from mmengine.logging import print_log
 
 from detkit.datasets.base_det_dataset import make_palette
 from detkit.engine.checkpoint import state_dict_mismatch
-from detkit.engine.checkpoint_sources import load_checkpoint_file
+from detkit.engine.checkpoint_sources import load_from_source
 from detkit.registry import MODELS, TRANSFORMS
 from detkit.structures import DetDataSample
 from detkit.utils import dataset_metainfo, load_config
@@ -55,7 +55,7 @@ def read_checkpoint(path: str) -> Dict[str, Any]:
     :class:`detkit.engine.UnsafeCheckpointError` for a file that pickles code
     (``detkit.engine.set_unsafe_load(True)`` trusts it).
     """
-    ckpt = load_checkpoint_file(str(path), map_location='cpu')
+    ckpt = load_from_source(str(path), map_location='cpu')
     if not isinstance(ckpt, dict):
         raise TypeError(f'checkpoint {path} holds a {type(ckpt).__name__}, not a dict of '
                         f'tensors (a state dict) or a dict with a "state_dict" entry')

@@ -9,7 +9,7 @@ downloads for ``torchvision://``, ``open-mmlab://`` and URL checkpoints.
 from .checkpoint import (AtomicLocalBackend, CorruptCheckpointError, UnsafeCheckpointError,
                          find_latest_complete_checkpoint, is_complete_checkpoint,
                          load_from_local_safe, set_unsafe_load, state_dict_mismatch)
-from .checkpoint_sources import (CheckpointSourceError, load_checkpoint_file,
+from .checkpoint_sources import (CheckpointSourceError, load_from_source,
                                  resolve_checkpoint)
 from .dist import init_cpu_distributed
 from .hooks import (CheckpointMatchHook, CheckpointMismatchError, DetVisualizationHook,
@@ -23,6 +23,6 @@ __all__ = [
     'GuardedAmpOptimWrapper', 'GuardedOptimWrapper', 'NonFiniteLossError',
     'NonFiniteLossHook', 'ProgressBarHook', 'UnsafeCheckpointError',
     'find_latest_complete_checkpoint', 'init_cpu_distributed', 'is_complete_checkpoint',
-    'load_checkpoint_file', 'load_from_local_safe', 'resolve_checkpoint', 'set_unsafe_load',
+    'load_from_local_safe', 'load_from_source', 'resolve_checkpoint', 'set_unsafe_load',
     'state_dict_mismatch'
 ]

@@ -23,7 +23,7 @@ torchvision and ``publish_model.py`` convention) or a ``#sha256=<hex>`` at the
 end of the source, which wins. Every file is then read by
 :func:`detkit.engine.checkpoint.load_from_local_safe` (``weights_only=True``).
 
-Importing this module registers :func:`load_checkpoint_file` for these
+Importing this module registers :func:`load_from_source` for these
 schemes in mmengine's ``CheckpointLoader``, replacing mmengine's own downloaders.
 """
 import difflib
@@ -165,8 +165,8 @@ def _checked_local(path: str, sha256: Optional[str]) -> str:
     return path
 
 
-def load_checkpoint_file(filename: str,
-                         map_location: Union[str, Callable, None] = None) -> Any:
+def load_from_source(filename: str,
+                     map_location: Union[str, Callable, None] = None) -> Any:
     """Resolve ``filename`` (any source above) and load it with ``weights_only=True``.
 
     A cached download that turns out unreadable is named with its URL, so
@@ -184,4 +184,4 @@ def load_checkpoint_file(filename: str,
 
 
 CheckpointLoader.register_scheme(prefixes=URL_PREFIXES + ZOO_PREFIXES,
-                                 loader=load_checkpoint_file, force=True)
+                                 loader=load_from_source, force=True)

@@ -13,7 +13,7 @@ from torchvision.models import ResNet50_Weights
 
 from detkit.engine import checkpoint_sources
 from detkit.engine.checkpoint import CorruptCheckpointError
-from detkit.engine.checkpoint_sources import (CheckpointSourceError, load_checkpoint_file,
+from detkit.engine.checkpoint_sources import (CheckpointSourceError, load_from_source,
                                               resolve_checkpoint, torchvision_model_urls)
 from detkit.utils.download import ChecksumError, OfflineError
 from utils.file_server import serving
@@ -64,9 +64,9 @@ def test_the_torchvision_table_comes_from_torchvision_weight_enums():
 
 
 def test_a_url_is_downloaded_into_the_cache_once(server, caches):
-    assert_state(load_checkpoint_file(server.url(NAME)))
+    assert_state(load_from_source(server.url(NAME)))
     assert (caches / NAME).read_bytes() == BLOB
-    assert_state(load_checkpoint_file(server.url(NAME)))
+    assert_state(load_from_source(server.url(NAME)))
     assert server.gets(NAME) == [None]
 
 
@@ -84,14 +84,15 @@ def test_open_mmlab_names_use_mmengines_table(server, caches, monkeypatch):
     monkeypatch.setattr(checkpoint_sources, 'get_external_models',
                         lambda: {'detectron2/resnet50_caffe': server.url(NAME)})
     assert resolve_checkpoint('open-mmlab://detectron2/resnet50_caffe') == str(caches / NAME)
-    with pytest.raises(CheckpointSourceError, match="openmmlab:// has no model named 'nothing_like_it'"):
+    with pytest.raises(CheckpointSourceError,
+                       match="openmmlab:// has no model named 'nothing_like_it'"):
         resolve_checkpoint('openmmlab://nothing_like_it')
 
 
 def test_the_hash_in_the_name_is_checked(server, caches):
     server.files[f'/{NAME}'] = saved({'other': torch.zeros(1)})
     with pytest.raises(ChecksumError, match=f'expected {SHA[:8]}'):
-        load_checkpoint_file(server.url(NAME))
+        load_from_source(server.url(NAME))
     assert not (caches / NAME).exists()
 
 
@@ -99,7 +100,7 @@ def test_a_sha256_in_the_source_wins_over_the_name(server):
     wrong = '0' * 64
     with pytest.raises(ChecksumError, match=f'its sha256 is {SHA}, expected {wrong}'):
         resolve_checkpoint(f'{server.url("plain.pth")}#sha256={wrong}')
-    assert_state(load_checkpoint_file(f'{server.url("plain.pth")}#sha256={SHA}'))
+    assert_state(load_from_source(f'{server.url("plain.pth")}#sha256={SHA}'))
     with pytest.raises(ChecksumError, match='expected 12345678'):
         resolve_checkpoint(server.url(NAME), sha256='12345678')
 
@@ -109,7 +110,7 @@ def test_files_without_a_hash_in_the_name_are_cached_per_url(caches):
     with serving({'/a/model.pth': BLOB, '/b/model.pth': saved(other)}) as files:
         first = resolve_checkpoint(files.url('a/model.pth'))
         second = resolve_checkpoint(files.url('b/model.pth'))
-        assert_state(load_checkpoint_file(files.url('a/model.pth')))
+        assert_state(load_from_source(files.url('a/model.pth')))
     assert first != second and first.endswith('/model.pth')
     assert torch.equal(torch.load(second, weights_only=True)['w'], other['w'])
     assert [p.parent.parent for p in map(Path, (first, second))] == [caches, caches]
@@ -150,11 +151,11 @@ def test_file_urls_and_mmengines_checkpoint_loader(tmp_path, caches):
 def test_offline_with_an_empty_cache_says_where_to_put_the_file(server, caches, monkeypatch):
     monkeypatch.setenv('DETKIT_OFFLINE', '1')
     with pytest.raises(OfflineError) as err:
-        load_checkpoint_file(server.url(NAME))
+        load_from_source(server.url(NAME))
     assert f'The file is expected at {caches / NAME}' in str(err.value)
     (caches).mkdir(parents=True)
     (caches / NAME).write_bytes(BLOB)                  # placed by hand
-    assert_state(load_checkpoint_file(server.url(NAME)))
+    assert_state(load_from_source(server.url(NAME)))
     assert server.requests == []
 
 
@@ -162,7 +163,7 @@ def test_a_corrupt_cached_download_names_the_url(server, caches):
     caches.mkdir(parents=True)
     (caches / NAME).write_bytes(BLOB[:len(BLOB) // 2])
     with pytest.raises(CorruptCheckpointError) as err:
-        load_checkpoint_file(server.url(NAME))
+        load_from_source(server.url(NAME))
     message = str(err.value)
     assert f'"{caches / NAME}" is truncated or corrupt' in message
     assert f'cached download of {server.url(NAME)}' in message

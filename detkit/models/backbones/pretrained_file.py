@@ -9,7 +9,7 @@ from typing import Dict, Sequence, Union
 
 from torch import Tensor, nn
 
-from detkit.engine.checkpoint_sources import load_checkpoint_file
+from detkit.engine.checkpoint_sources import load_from_source
 
 _SHOWN = 5  # how many offending keys an error lists
 
@@ -31,7 +31,7 @@ def read_state_dict(path: Union[str, os.PathLike],
         RuntimeError: the file is not a state dict readable with
             ``weights_only=True``.
     """
-    state = load_checkpoint_file(os.fspath(path), map_location='cpu')
+    state = load_from_source(os.fspath(path), map_location='cpu')
     for wrapper in ('state_dict', 'model'):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
