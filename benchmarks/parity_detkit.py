@@ -33,12 +33,13 @@ class LossCurveHook(Hook):
             self.curve[key].append(float(outputs[key].detach()))
 
 
-def recipe_config(config: str, recipe: Recipe, seed: int, work_dir: str,
+def recipe_config(config: str, recipe: Recipe, seed: int, work_dir: str, data_root: str,
                   options: Optional[dict] = None) -> Config:
-    """``config`` with the recipe's sizes, width, anchors, schedule and ``seed`` applied."""
+    """``config`` on ``data_root`` with the recipe's sizes, width, anchors, schedule and seed."""
     cfg = Config.fromfile(config)
     scale = (recipe.long, recipe.short)
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = data_root
         for step in loader.dataset.pipeline:
             if step.type == 'Resize':
                 step.scale = scale

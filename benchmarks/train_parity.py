@@ -50,6 +50,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                              'sizes, width, anchors and schedule)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='overrides of the detkit config, key=value')
+    parser.add_argument('--data-root', help='a synthetic set (default: detkit\'s, generated '
+                        'on first use)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     parser.add_argument('--out-dir', default='work_dirs/train_parity')
     return parser.parse_args(argv)
@@ -76,7 +78,8 @@ def run_one(framework: str, recipe: Recipe, seed: int, root: str, args) -> dict:
         detections = parity_torchvision.predict(model, val_images)
     else:
         work_dir = os.path.join(args.out_dir, f'detkit_seed{seed}')
-        cfg = parity_detkit.recipe_config(args.config, recipe, seed, work_dir, args.cfg_options)
+        cfg = parity_detkit.recipe_config(args.config, recipe, seed, work_dir, root,
+                                          args.cfg_options)
         model, curve, val_loader = parity_detkit.train(cfg)
         detections = parity_detkit.predict(model, val_loader)
     metrics = evaluate(root, detections)
@@ -151,7 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe = scaled_recipe(PRESETS[args.preset], args.iters)
-    root = ensure_synthetic_dataset()
+    root = os.path.abspath(args.data_root) if args.data_root else ensure_synthetic_dataset()
     os.makedirs(args.out_dir, exist_ok=True)
     runs = []
     for seed in args.seeds:
