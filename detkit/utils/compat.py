@@ -15,6 +15,8 @@ here, by looking at the signature or attribute that torch actually has:
 - :func:`load_weights_only`: ``torch.load(weights_only=True)`` with an
   allow-list (``torch.serialization.safe_globals``, torch 2.5), or on older
   torch the same restriction made by an allow-list unpickler.
+- :func:`require_keywords`: a feature without fallback (ONNX export through
+  ``torch.export``, torch 2.5) names the torch it needs.
 """
 import _compat_pickle
 import codecs
@@ -25,7 +27,7 @@ import pickle
 import re
 import types
 from collections import Counter, OrderedDict
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 # Oldest releases that passed tools/compat_check.sh (docs/compat.md).
 MIN_VERSIONS: Dict[str, str] = {'torch': '2.1', 'torchvision': '0.16', 'mmengine': '0.10.4'}
@@ -59,38 +61,79 @@ def installed_version(package: str) -> str:
         return importlib.import_module(package).__version__
 
 
-def check_versions(installed: Optional[Mapping[str, str]] = None,
-                   get_version: Callable[[str], str] = installed_version) -> None:
-    """Refuse packages older than :data:`MIN_VERSIONS`.
+def torch_reads_numpy() -> bool:
+    """Whether torch can make a tensor from a numpy array.
+
+    False when NumPy 2 is installed under a torch built against NumPy 1.x
+    (torch < 2.4 from PyPI): torch then says "Numpy is not available".
+    """
+    import numpy
+    import torch
+    try:
+        torch.from_numpy(numpy.zeros(1))
+    except RuntimeError:
+        return False
+    return True
+
+
+def check_versions(get_version: Callable[[str], str] = installed_version,
+                   numpy_bridge: Callable[[], bool] = torch_reads_numpy) -> None:
+    """Refuse packages older than :data:`MIN_VERSIONS`, and NumPy 2 under an old torch.
 
     Args:
-        installed: package name -> version string to check instead of
-            asking ``get_version`` (for tests; missing names are asked).
-        get_version: how to find a package's installed version.
+        get_version: package name -> installed version string.
+        numpy_bridge: whether torch and numpy work together; asked (it
+            imports torch) only for torch < 2.4 with NumPy >= 2.
 
     Raises:
-        UnsupportedVersionError: one or more packages are too old; the
-            message names each with its installed and its required version.
+        UnsupportedVersionError: one or more packages are too old, or torch
+            cannot use the installed NumPy; the message names the installed
+            and the required versions.
     """
-    installed = dict(installed or {})
     too_old = []
     for package, minimum in MIN_VERSIONS.items():
-        version = installed.get(package) or get_version(package)
+        version = get_version(package)
         if version_tuple(version) < version_tuple(minimum):
             too_old.append((package, version, minimum))
-    if not too_old:
-        return
-    found = '; '.join(f'{name} {version} is installed, detkit needs {name}>={minimum}'
-                      for name, version, minimum in too_old)
-    upgrade = ' '.join(f'"{name}>={minimum}"' for name, _, minimum in too_old)
-    raise UnsupportedVersionError(
-        f'{found}. Upgrade with: pip install {upgrade} (torch and torchvision must be a '
-        'matching pair, see docs/compat.md for the versions that were tested).')
+    if too_old:
+        found = '; '.join(f'{name} {version} is installed, detkit needs {name}>={minimum}'
+                          for name, version, minimum in too_old)
+        upgrade = ' '.join(f'"{name}>={minimum}"' for name, _, minimum in too_old)
+        raise UnsupportedVersionError(
+            f'{found}. Upgrade with: pip install {upgrade} (torch and torchvision must be '
+            'a matching pair, see docs/compat.md for the versions that were tested).')
+    torch_version, numpy_version = get_version('torch'), get_version('numpy')
+    if version_tuple(torch_version) < (2, 4) and version_tuple(numpy_version) >= (2, 0) \
+            and not numpy_bridge():
+        raise UnsupportedVersionError(
+            f'torch {torch_version} cannot use numpy {numpy_version}: it was built against '
+            'NumPy 1.x ("Numpy is not available"). Install NumPy 1.x with pip install '
+            '"numpy<2", or torch>=2.4.')
 
 
 def accepts_keyword(function: Callable, name: str) -> bool:
     """Whether ``function`` has a parameter called ``name``."""
     return name in inspect.signature(function).parameters
+
+
+def require_keywords(function: Callable, names: Sequence[str], purpose: str,
+                     minimum_torch: str) -> None:
+    """Refuse to go on when ``function`` lacks a keyword that ``purpose`` passes it.
+
+    For a feature that has no fallback on older torch: the user reads which
+    call and which torch it needs, not a ``TypeError`` from inside torch.
+
+    Raises:
+        UnsupportedVersionError: naming the keywords, the installed and the
+            required torch.
+    """
+    missing = [name for name in names if not accepts_keyword(function, name)]
+    if missing:
+        import torch
+        call = f'{function.__module__}.{function.__name__}'
+        raise UnsupportedVersionError(
+            f'{purpose} calls {call}({", ".join(f"{name}=..." for name in missing)}), '
+            f'which torch {torch.__version__} does not have: it needs torch>={minimum_torch}.')
 
 
 def ddp_buffer_sync_kwargs() -> Dict[str, bool]:

@@ -3,8 +3,10 @@
 Each newer API detkit uses is tested on the torch installed here and, with
 its signature monkeypatched to an older release's, on the fallback.
 """
+import importlib.util
 import inspect
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +19,7 @@ from detkit.engine import runner_utils
 from detkit.utils import compat, load_config
 from .test_runner_utils import DEMO
 
+REPO = Path(__file__).resolve().parents[2]
 _REAL_DDP_INIT = DistributedDataParallel.__init__
 
 
@@ -80,8 +83,19 @@ def test_version_tuple_refuses_what_is_not_a_version():
         compat.version_tuple('unknown')
 
 
+def _versions(**versions):
+    """A ``get_version`` for check_versions: these versions, the rest current."""
+    current = dict(torch='2.14.1', torchvision='0.29.1', mmengine='0.10.7', numpy='2.2.6')
+    return {**current, **versions}.__getitem__
+
+
+def _bridge_not_asked():
+    raise AssertionError('torch was imported to test numpy although it was not needed')
+
+
 def test_the_installed_versions_are_supported():
     compat.check_versions()
+    assert compat.torch_reads_numpy()
     assert compat.version_tuple(torch.__version__) >= compat.version_tuple(
         compat.MIN_VERSIONS['torch'])
 
@@ -91,7 +105,7 @@ def test_an_old_torch_is_refused_naming_installed_and_required_versions():
     major, minor = compat.version_tuple(floor)[:2]
     older = f'{major}.{minor - 1}.1+cu118'
     with pytest.raises(compat.UnsupportedVersionError) as err:
-        compat.check_versions({'torch': older, 'torchvision': '0.29.1', 'mmengine': '0.10.7'})
+        compat.check_versions(_versions(torch=older), _bridge_not_asked)
     assert str(err.value).startswith(
         f'torch {older} is installed, detkit needs torch>={floor}. '
         f'Upgrade with: pip install "torch>={floor}" (torch and torchvision')
@@ -101,7 +115,8 @@ def test_an_old_torch_is_refused_naming_installed_and_required_versions():
 def test_every_package_below_its_floor_is_named():
     floors = compat.MIN_VERSIONS
     with pytest.raises(compat.UnsupportedVersionError) as err:
-        compat.check_versions({'torch': '1.13.1', 'torchvision': '0.14.1', 'mmengine': '0.9.1'})
+        compat.check_versions(
+            _versions(torch='1.13.1', torchvision='0.14.1', mmengine='0.9.1'), _bridge_not_asked)
     message = str(err.value)
     for name, version in (('torch', '1.13.1'), ('torchvision', '0.14.1'),
                           ('mmengine', '0.9.1')):
@@ -110,15 +125,20 @@ def test_every_package_below_its_floor_is_named():
            f'"mmengine>={floors["mmengine"]}"' in message
 
 
-def test_versions_not_given_are_looked_up():
-    asked = []
+def test_numpy_2_under_a_torch_built_for_numpy_1_is_refused():
+    with pytest.raises(compat.UnsupportedVersionError,
+                       match=r'^torch 2.1.2\+cu121 cannot use numpy 2.2.6: it was built against '
+                       r'NumPy 1.x \("Numpy is not available"\). Install NumPy 1.x with pip '
+                       r'install "numpy<2", or torch>=2.4.$'):
+        compat.check_versions(_versions(torch='2.1.2+cu121', torchvision='0.16.2'),
+                              lambda: False)
 
-    def lookup(package):
-        asked.append(package)
-        return '99.0'
 
-    compat.check_versions({'torch': '2.14.1'}, get_version=lookup)
-    assert asked == ['torchvision', 'mmengine']
+def test_numpy_is_checked_only_where_it_can_fail():
+    compat.check_versions(_versions(torch='2.1.2', torchvision='0.16.2', numpy='1.26.4'),
+                          _bridge_not_asked)
+    compat.check_versions(_versions(torch='2.4.0', torchvision='0.19.0'), _bridge_not_asked)
+    compat.check_versions(_versions(torch='2.3.1', torchvision='0.18.1'), lambda: True)
 
 
 def test_ddp_keyword_of_the_installed_torch():
@@ -157,3 +177,33 @@ def test_the_new_keyword_is_what_torch_2_1_refused(torch_2_1_ddp):
 def test_gpu_ddp_uses_the_detected_keyword_too(monkeypatch, torch_2_1_ddp):
     assert _ddp_wrapper_cfg(monkeypatch, on_cpus=False) == dict(
         type='MMDistributedDataParallel', broadcast_buffers=False)
+
+
+def _torch_2_1_onnx_export(model, args, f, export_params=True, verbose=False, training=None,
+                           input_names=None, output_names=None, operator_export_type=None,
+                           opset_version=None, do_constant_folding=True, dynamic_axes=None,
+                           keep_initializers_as_inputs=None, custom_opsets=None,
+                           export_modules_as_functions=False, autograd_inlining=True):
+    raise AssertionError('called although its keywords were missing')
+
+
+def test_require_keywords_passes_what_the_function_has():
+    compat.require_keywords(_torch_2_1_onnx_export, ('dynamic_axes', 'opset_version'),
+                            'ONNX export', minimum_torch='2.5')
+
+
+def test_onnx_export_on_torch_2_1_names_the_torch_it_needs(monkeypatch):
+    pytest.importorskip('onnxscript', reason='needs the onnx extra')
+    spec = importlib.util.spec_from_file_location(
+        'export_onnx', REPO / 'tools' / 'deployment' / 'export_onnx.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(_torch_2_1_onnx_export, '__module__', 'torch.onnx')
+    monkeypatch.setattr(_torch_2_1_onnx_export, '__name__', 'export')
+    monkeypatch.setattr(torch.onnx, 'export', _torch_2_1_onnx_export)
+    with pytest.raises(compat.UnsupportedVersionError) as err:
+        tool.export(None, torch.zeros(1, 3, 32, 32), 'unused.onnx', 18)
+    assert str(err.value) == (
+        'ONNX export calls torch.onnx.export(dynamo=..., dynamic_shapes=..., '
+        f'external_data=...), which torch {torch.__version__} does not have: it needs '
+        'torch>=2.5.')

@@ -28,6 +28,7 @@ from torch import nn
 from detkit.apis import init_detector
 from detkit.engine import set_unsafe_load
 from detkit.engine.runner_utils import run_tool
+from detkit.utils.compat import require_keywords
 from detkit.utils.optional_import import import_optional
 
 
@@ -80,6 +81,8 @@ def padded(detector: nn.Module, height: int, width: int) -> Tuple[int, int]:
 def export(network: RawOutputs, example: torch.Tensor, path: str, opset: int) -> None:
     """``torch.onnx.export`` (torch.export-based) with dynamic batch, height and width."""
     import_optional('onnxscript', 'onnx', 'ONNX export')
+    require_keywords(torch.onnx.export, ('dynamo', 'dynamic_shapes', 'external_data'),
+                     'ONNX export', minimum_torch='2.5')
     dims = dict(batch=torch.export.Dim('batch', min=1, max=256),
                 height=torch.export.Dim('height', min=32, max=8192),
                 width=torch.export.Dim('width', min=32, max=8192))
