@@ -5,8 +5,7 @@ import torch
 from torch import Tensor
 
 from detkit.registry import TASK_UTILS
-from detkit.structures import bbox_overlaps
-from .assign_result import AssignResult
+from .batch_assigner import BatchAssigner
 
 
 def gt_prior_ious(gt_bboxes: Tensor, priors: Tensor, eps: float = 1e-6) -> Tensor:
@@ -32,7 +31,7 @@ def gt_prior_ious(gt_bboxes: Tensor, priors: Tensor, eps: float = 1e-6) -> Tenso
 
 
 @TASK_UTILS.register_module()
-class MaxIoUAssigner:
+class MaxIoUAssigner(BatchAssigner):
     """Assign each prior to the gt it overlaps most, by IoU thresholds.
 
     MMDetection's rules, per image: a prior whose best IoU is below
@@ -43,6 +42,8 @@ class MaxIoUAssigner:
     (``gt_max_assign_all``) or only its first best prior; later gts win.
     With ``ignore_iof_thr > 0``, priors covered by an ignore region by more
     than that IoF get an IoU of -1 to every gt before the steps above.
+    Called as every assigner, once for the whole batch
+    (:meth:`BatchAssigner.assign`).
 
     Args:
         pos_iou_thr: IoU at or above which a prior is positive.
@@ -79,45 +80,14 @@ class MaxIoUAssigner:
         self.ignore_wrt_candidates = ignore_wrt_candidates
         self.match_low_quality = match_low_quality
 
-    def assign(self, priors: Tensor, num_level_priors: Sequence[int], gt_bboxes: Tensor,
-               gt_labels: Tensor, gt_valid: Tensor, prior_valid: Optional[Tensor] = None,
-               ignore_bboxes: Optional[Tensor] = None,
-               ignore_valid: Optional[Tensor] = None) -> AssignResult:
-        """Assign the priors shared by a batch to each image's gts.
+    def _assign(self, priors: Tensor, num_level_priors: Sequence[int], gt_bboxes: Tensor,
+                gt_valid: Tensor, prior_valid: Tensor,
+                ignored: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """The IoU-threshold rule; see :meth:`BatchAssigner._assign`.
 
-        Args:
-            priors: ``[N, 4]`` xyxy, shared by all images.
-            num_level_priors: priors per FPN level (the call pattern of every
-                assigner; IoU thresholds do not depend on the level).
-            gt_bboxes: ``[B, G, 4]`` xyxy, padded to the largest image's ``G``.
-            gt_labels: ``[B, G]`` int64.
-            gt_valid: ``[B, G]`` bool, False for padding.
-            prior_valid: ``[B, N]`` bool; invalid priors take no part (as if
-                removed) and get ``gt_inds`` -1. Default: all valid.
-            ignore_bboxes: ``[B, I, 4]`` xyxy ignore regions (e.g. COCO crowd boxes).
-            ignore_valid: ``[B, I]`` bool, False for padding. Default: all valid.
-
-        Returns:
-            :class:`AssignResult` with ``[B, N]`` fields.
+        ``num_level_priors`` is not used: the thresholds do not depend on the level.
         """
-        num_imgs, num_gts_max = gt_bboxes.shape[:2]
-        num_priors = priors.size(0)
-        self._check_shapes(priors, gt_bboxes, gt_labels, gt_valid, prior_valid)
-        device = priors.device
-        gt_valid = gt_valid.bool()
-        num_gts = gt_valid.sum(dim=1)
-        if prior_valid is None:
-            prior_valid = torch.ones(num_imgs, num_priors, dtype=torch.bool, device=device)
-        prior_valid = prior_valid.bool()
-
-        if num_gts_max == 0 or num_priors == 0:
-            gt_inds = torch.zeros(num_imgs, num_priors, dtype=torch.long, device=device)
-            return AssignResult(gt_inds=gt_inds.masked_fill(~prior_valid, -1),
-                                max_overlaps=priors.new_zeros(num_imgs, num_priors),
-                                labels=torch.full_like(gt_inds, -1), num_gts=num_gts)
-
         overlaps = gt_prior_ious(gt_bboxes, priors)  # [B, G, N]
-        ignored = self._ignored_priors(priors, ignore_bboxes, ignore_valid)
         if ignored is not None:
             overlaps.masked_fill_(ignored[:, None, :], -1)
         # padded gts and invalid priors must not win any max below
@@ -132,27 +102,7 @@ class MaxIoUAssigner:
         if self.match_low_quality:
             low_quality = self._low_quality_matches(overlaps, gt_valid)
             gt_inds = torch.where(low_quality > 0, low_quality, gt_inds)
-
-        has_gt = (num_gts > 0)[:, None]
-        gt_inds = torch.where(has_gt, gt_inds, 0).masked_fill(~prior_valid, -1)
-        max_overlaps = torch.where(has_gt & prior_valid, max_overlaps, 0)
-        labels = gt_labels.long().gather(1, (gt_inds - 1).clamp(min=0))
-        labels = torch.where(gt_inds > 0, labels, -1)
-        return AssignResult(gt_inds=gt_inds, max_overlaps=max_overlaps, labels=labels,
-                            num_gts=num_gts)
-
-    def _ignored_priors(self, priors: Tensor, ignore_bboxes: Optional[Tensor],
-                        ignore_valid: Optional[Tensor]) -> Optional[Tensor]:
-        """``[B, N]`` bool: priors covered by an ignore region, or None."""
-        if self.ignore_iof_thr <= 0 or ignore_bboxes is None or ignore_bboxes.size(1) == 0:
-            return None
-        if self.ignore_wrt_candidates:
-            iof = bbox_overlaps(priors[None], ignore_bboxes, mode='iof')  # [B, N, I]
-        else:
-            iof = bbox_overlaps(ignore_bboxes, priors[None], mode='iof').transpose(1, 2)
-        if ignore_valid is not None:
-            iof = iof.masked_fill(~ignore_valid.bool()[:, None, :], -1)
-        return iof.max(dim=2).values > self.ignore_iof_thr
+        return gt_inds, max_overlaps
 
     def _low_quality_matches(self, overlaps: Tensor, gt_valid: Tensor) -> Tensor:
         """``[B, N]`` 1-based gt index each prior gets from the low-quality step, else 0.
@@ -177,21 +127,6 @@ class MaxIoUAssigner:
         winners = torch.zeros(overlaps.size(0), overlaps.size(2), dtype=torch.long,
                               device=overlaps.device)
         return winners.scatter_reduce(1, gt_argmax_overlaps, claims, reduce='amax')
-
-    @staticmethod
-    def _check_shapes(priors: Tensor, gt_bboxes: Tensor, gt_labels: Tensor, gt_valid: Tensor,
-                      prior_valid: Optional[Tensor]) -> None:
-        if priors.dim() != 2 or gt_bboxes.dim() != 3:
-            raise ValueError(f'MaxIoUAssigner.assign expects priors [N, 4] and gt_bboxes '
-                             f'[B, G, 4], got {tuple(priors.shape)} and {tuple(gt_bboxes.shape)}')
-        if gt_labels.shape != gt_bboxes.shape[:2] or gt_valid.shape != gt_bboxes.shape[:2]:
-            raise ValueError(f'MaxIoUAssigner.assign expects gt_labels and gt_valid of shape '
-                             f'{tuple(gt_bboxes.shape[:2])}, got {tuple(gt_labels.shape)} and '
-                             f'{tuple(gt_valid.shape)}')
-        expected = (gt_bboxes.size(0), priors.size(0))
-        if prior_valid is not None and tuple(prior_valid.shape) != expected:
-            raise ValueError(f'MaxIoUAssigner.assign expects prior_valid of shape {expected}, '
-                             f'got {tuple(prior_valid.shape)}')
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(pos_iou_thr={self.pos_iou_thr}, '
