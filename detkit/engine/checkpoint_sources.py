@@ -150,7 +150,16 @@ def resolve_checkpoint(source: Union[str, os.PathLike],
     if osp.exists(cached):
         return _checked_local(cached, explicit)
     expected = explicit or named
-    return download_file(source, cached, checksum=f'sha256:{expected}' if expected else None)
+    try:
+        return download_file(source, cached,
+                             checksum=f'sha256:{expected}' if expected else None)
+    except ChecksumError as err:
+        if explicit is not None or named is None:
+            raise
+        raise ChecksumError(
+            f'{err}. The expected hash is the "-{named}" in the file name (the convention of '
+            'torchvision and publish_model.py); if that part of the name is not a hash, '
+            'give the real one by appending #sha256=<hex> to the source') from None
 
 
 def _checked_local(path: str, sha256: Optional[str]) -> str:

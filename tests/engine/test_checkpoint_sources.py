@@ -91,7 +91,8 @@ def test_open_mmlab_names_use_mmengines_table(server, caches, monkeypatch):
 
 def test_the_hash_in_the_name_is_checked(server, caches):
     server.files[f'/{NAME}'] = saved({'other': torch.zeros(1)})
-    with pytest.raises(ChecksumError, match=f'expected {SHA[:8]}'):
+    with pytest.raises(ChecksumError, match=f'expected {SHA[:8]}. .*"-{SHA[:8]}" in the file '
+                                            'name .* appending #sha256=<hex> to the source'):
         load_from_source(server.url(NAME))
     assert not (caches / NAME).exists()
 
