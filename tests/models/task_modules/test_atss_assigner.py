@@ -19,14 +19,13 @@ def ref(load_ref):
 
 
 def _pad(boxes_per_image, labels_per_image, num_slots=None):
-    """Stack per-image gts into [B, G, 4], [B, G], [B, G] with junk in the padding."""
-    num_slots = num_slots or max(len(b) for b in boxes_per_image)
-    num_imgs = len(boxes_per_image)
-    boxes = torch.tensor([[100., 100., 180., 170.]]).repeat(num_imgs, num_slots, 1)  # junk
-    labels = torch.full((num_imgs, num_slots), 3)
-    valid = torch.zeros(num_imgs, num_slots, dtype=torch.bool)
-    for i, (b, lab) in enumerate(zip(boxes_per_image, labels_per_image)):
-        boxes[i, :len(b)], labels[i, :len(b)], valid[i, :len(b)] = b, lab, True
+    """Stack per-image gts into [B, G, 4], [B, G], [B, G]; junk boxes in the padding."""
+    counts = torch.tensor([len(b) for b in boxes_per_image])
+    valid = torch.arange(num_slots or int(counts.max())) < counts[:, None]
+    boxes = torch.tensor([100., 100., 180., 170.]).expand(*valid.shape, 4).clone()
+    boxes[valid] = torch.cat(list(boxes_per_image))
+    labels = torch.full(valid.shape, 3)
+    labels[valid] = torch.cat(list(labels_per_image))
     return boxes, labels, valid
 
 
