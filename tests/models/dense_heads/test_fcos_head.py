@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from detkit.models.utils.level_maps import flatten_levels
 from detkit.registry import MODELS
 from detkit.structures.bbox import centerness_target
 
@@ -80,12 +81,22 @@ def test_targets_match_reference(load_ref):
                  distances.split(targets.level_sizes, 1), centerness.split(targets.level_sizes, 1),
                  theirs['labels'], theirs['pos_index'], theirs['pos_bbox_targets'],
                  theirs['centerness_targets'])
-    for labels, pos, dist, ctr, their_labels, their_pos, their_dist, their_ctr in splits:
+    decoded_targets, decoded_preds = [], []
+    boxes = head.bbox_coder.decode(targets.priors, distances)
+    preds = head.bbox_coder.decode(targets.priors, flatten_levels(outputs(ref)[1], 4))
+    for level, (labels, pos, dist, ctr, their_labels, their_pos, their_dist,
+                their_ctr) in enumerate(splits):
         assert torch.equal(labels, their_labels.long())
         flat_pos = pos.reshape(-1).nonzero().squeeze(1)   # image-major, as the reference
         assert torch.equal(flat_pos, their_pos)
         assert torch.equal(dist.reshape(-1, 4)[flat_pos], their_dist)
         torch.testing.assert_close(ctr.reshape(-1)[flat_pos], their_ctr, rtol=1e-5, atol=1e-6)
+        for ours, decoded in ((boxes, decoded_targets), (preds, decoded_preds)):
+            decoded.append(ours.split(targets.level_sizes, 1)[level].reshape(-1, 4)[flat_pos])
+    # what the IoU loss compares, in MMDetection's order (level, image, location)
+    assert torch.equal(torch.cat(decoded_targets), theirs['pos_decoded_bbox_targets'])
+    torch.testing.assert_close(torch.cat(decoded_preds), theirs['pos_decoded_bbox_preds'],
+                               rtol=1e-5, atol=1e-5)
     assert targets.pos_mask.sum(1).tolist() == [191, 106]
     assert targets.avg_factor.item() == theirs['num_pos_avg_factor'] == 297
     assert targets.avg_factor.dtype == torch.float32
