@@ -39,14 +39,14 @@ import torch
 from mmengine.runner import CheckpointLoader
 from mmengine.runner.checkpoint import get_deprecated_model_names, get_external_models
 
-from detkit.utils.download import ChecksumError, download_file, file_digest
+from detkit.utils.download import ChecksumError, download_file, file_digest, parse_checksum
 from .checkpoint import CorruptCheckpointError, load_from_local_safe
 
 URL_PREFIXES = ('http://', 'https://', 'file://')
 ZOO_PREFIXES = ('torchvision://', 'modelzoo://', 'open-mmlab://', 'openmmlab://')
 # a hash prefix in a file name: torchvision's and publish_model.py's convention
 _NAME_HASH = re.compile(r'-([0-9a-f]{8,64})\.[^-]*$')
-_SHA256_FRAGMENT = re.compile(r'#sha256=([0-9a-fA-F]+)$')
+_SHA256_FRAGMENT = re.compile(r'#sha256=([^#]*)$')
 
 
 class CheckpointSourceError(ValueError):
@@ -102,11 +102,20 @@ def _zoo_url(source: str) -> str:
 
 
 def split_sha256(source: str) -> Tuple[str, Optional[str]]:
-    """``'https://x/m.pth#sha256=ab12…'`` → ``('https://x/m.pth', 'ab12…')``."""
+    """``'https://x/m.pth#sha256=ab12…'`` → ``('https://x/m.pth', 'ab12…')``.
+
+    Raises:
+        CheckpointSourceError: the hash is not 8 or more hex digits (a typo
+            must not turn the check off).
+    """
     found = _SHA256_FRAGMENT.search(source)
     if found is None:
         return source, None
-    return source[:found.start()], found.group(1).lower()
+    try:
+        _, digest = parse_checksum(f'sha256:{found.group(1)}')
+    except ValueError as err:
+        raise CheckpointSourceError(f'checkpoint {source!r}: {err}') from None
+    return source[:found.start()], digest
 
 
 def expected_sha256(url: str) -> Optional[str]:

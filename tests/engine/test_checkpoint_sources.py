@@ -104,6 +104,8 @@ def test_a_sha256_in_the_source_wins_over_the_name(server):
     assert_state(load_from_source(f'{server.url("plain.pth")}#sha256={SHA}'))
     with pytest.raises(ChecksumError, match='expected 12345678'):
         resolve_checkpoint(server.url(NAME), sha256='12345678')
+    with pytest.raises(CheckpointSourceError, match='at least 8 hex digits'):
+        resolve_checkpoint(f'{server.url("plain.pth")}#sha256=0676ba6g')
 
 
 def test_files_without_a_hash_in_the_name_are_cached_per_url(caches):
