@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from detkit.models.task_modules import DistancePointBBoxCoder
+from detkit.models.task_modules import AnchorGenerator, DistancePointBBoxCoder
 from detkit.registry import TASK_UTILS
 
 
@@ -70,3 +70,20 @@ def test_wrong_shapes_are_named():
         coder.encode(torch.zeros(3, 4), torch.zeros(3, 4))
     with pytest.raises(ValueError, match=r'decode expects points .* pred_bboxes \[..., N, 4\]'):
         coder.decode(torch.zeros(3, 2), torch.zeros(3, 2))
+
+
+def test_gfl_head_dfl_targets_bit_for_bit(load_ref):
+    """GFLHead: dfl_targets = encode(anchor centre / stride, gt / stride, max_dis=reg_max)."""
+    head = load_ref('gfl_head')
+    targets = head['outputs']['targets']
+    anchors = AnchorGenerator(strides=[8, 16, 32, 64, 128], ratios=[1.0], octave_base_scale=8,
+                              scales_per_octave=1).grid_priors(
+        [(32, 48), (16, 24), (8, 12), (4, 6), (2, 3)])
+    coder = DistancePointBBoxCoder()
+    for level, stride in enumerate((8, 16, 32)):
+        index = targets['pos_index'][level]
+        level_anchors = anchors[level][index % anchors[level].size(0)]
+        centres = (level_anchors[:, :2] + level_anchors[:, 2:]) / 2 / stride
+        gts = targets['pos_bbox_targets'][level] / stride
+        assert torch.equal(gts, targets['pos_decode_bbox_targets'][level])
+        assert torch.equal(coder.encode(centres, gts, 16), targets['dfl_targets'][level])
