@@ -12,24 +12,28 @@ def ref(load_ref):
     return load_ref('gfl_losses')
 
 
+# reference case -> (target form, with weights, reduction, with avg_factor)
+CASES = dict(none=('labels', False, 'none', False), none_w=('labels', True, 'none', False),
+             mean=('labels', False, 'mean', False), mean_w=('labels', True, 'mean', False),
+             mean_w_avg=('labels', True, 'mean', True), sum_w=('labels', True, 'sum', False),
+             tensor_target_mean_w_avg=('tensor', True, 'mean', True))
+
+
 def test_every_reference_case(ref):
     loss = MODELS.build(dict(type='QualityFocalLoss', use_sigmoid=True, beta=2.0))
     inputs = ref['inputs']
-    pred, weight, avg = inputs['qfl_pred'], inputs['qfl_weight'], inputs['qfl_avg_factor']
-    target = (inputs['qfl_labels'], inputs['qfl_score'])
-    ours = dict(none=loss(pred, target, reduction_override='none'),
-                none_w=loss(pred, target, weight, reduction_override='none'),
-                mean=loss(pred, target),
-                mean_w=loss(pred, target, weight),
-                mean_w_avg=loss(pred, target, weight, avg_factor=avg),
-                sum_w=loss(pred, target, weight, reduction_override='sum'),
-                tensor_target_mean_w_avg=loss(pred, inputs['qfl_soft_target'], weight,
-                                              avg_factor=avg))
-    assert set(ours) == set(ref['outputs']['qfl'])
-    for name, value in ours.items():
-        torch.testing.assert_close(value, ref['outputs']['qfl'][name], **CLOSE, msg=name)
-    assert ours['mean_w_avg'].item() == pytest.approx(17.955530, rel=1e-6)
-    assert ours['none'].shape == (256,)
+    targets = dict(labels=(inputs['qfl_labels'], inputs['qfl_score']),
+                   tensor=inputs['qfl_soft_target'])
+    assert set(CASES) == set(ref['outputs']['qfl'])
+    for name, (form, weighted, reduction, averaged) in CASES.items():
+        ours = loss(inputs['qfl_pred'], targets[form], inputs['qfl_weight'] if weighted else None,
+                    avg_factor=inputs['qfl_avg_factor'] if averaged else None,
+                    reduction_override=reduction)
+        torch.testing.assert_close(ours, ref['outputs']['qfl'][name], **CLOSE, msg=name)
+    mean_w_avg = loss(inputs['qfl_pred'], targets['labels'], inputs['qfl_weight'],
+                      avg_factor=inputs['qfl_avg_factor'])
+    assert mean_w_avg.item() == pytest.approx(17.955530, rel=1e-6)
+    assert loss(inputs['qfl_pred'], targets['labels'], reduction_override='none').shape == (256,)
     assert int((inputs['qfl_labels'] < 5).sum()) == 125
 
 
