@@ -17,6 +17,7 @@ from .doc_blocks import DOCS, REPO, commands
 
 PAGES = ['getting_started.md', 'configs.md', 'datasets.md', 'training.md', 'testing.md',
          'add_component.md', 'converters.md', 'benchmarks.md', 'migration.md', 'faq.md',
+         'compat.md',
          '../README.md']
 RUN_BY = {
     'tools/infer.py': 'tests/apis/test_det_inferencer.py',
@@ -39,6 +40,9 @@ RUN_BY = {
     # demo.sh = train.py + test.py on the demo config (~11 min): run shrunk by those tests
     'tools/demo.sh': 'tests/tools/test_train.py',
     'tools/run_tests.sh': '.ci/run',       # CI's command
+    # downloads a torch release (GBs): its smoke list and usage are tested, docs/compat.md
+    # records its runs
+    'tools/compat_check.sh': 'tests/tools/test_compat_check.py',
 }
 
 
