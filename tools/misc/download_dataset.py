@@ -23,6 +23,7 @@ from typing import Optional, Sequence
 from detkit.engine.runner_utils import run_tool
 from detkit.utils import dataset_zoo
 from detkit.utils.download import download_file
+from detkit.utils.transfer_progress import TransferProgress
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -54,16 +55,25 @@ def check_free_space(folder: str, needed: int) -> None:
 
 
 def unpack(archive: str, folder: str) -> None:
-    """Extract a .zip or .tar into ``folder`` (members may not leave it)."""
-    print(f'Unpacking {archive} into {folder} ...', flush=True)
+    """Extract a .zip or .tar into ``folder`` (members may not leave it), with progress."""
+    print(f'Unpacking {archive} into {folder}', flush=True)
+    name = f'unpacking {osp.basename(archive)}'
     if archive.endswith('.zip'):
-        with zipfile.ZipFile(archive) as z:  # extractall drops absolute paths and '..'
-            z.extractall(folder)
+        with zipfile.ZipFile(archive) as z:  # extract drops absolute paths and '..'
+            members = z.infolist()
+            bar = TransferProgress(name, 0, sum(m.file_size for m in members))
+            for member in members:
+                z.extract(member, folder)
+                bar.update(member.file_size)
     else:
         # the 'data' filter refuses links and paths that leave the folder
         safe = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}
+        bar = TransferProgress(name, 0, osp.getsize(archive))
         with tarfile.open(archive) as t:
-            t.extractall(folder, **safe)
+            for member in t:
+                t.extract(member, folder, **safe)
+                bar.update(t.offset - bar.done)  # where in the archive the next header is
+    bar.close()
 
 
 def fetch(name: str, save_dir: str, unzip: bool, delete: bool) -> None:
