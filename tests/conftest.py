@@ -32,3 +32,26 @@ def dense():
         return out
 
     return expand
+
+
+@pytest.fixture
+def log_messages():
+    """The messages mmengine's current logger emits during the test."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    messages = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    logger = MMLogger.get_current_instance()
+    handler = Collect(level=logging.DEBUG)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)  # an earlier test may have left a WARNING-level logger current
+    logger.addHandler(handler)
+    yield messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)

@@ -14,7 +14,7 @@ from mmengine.logging import print_log
 
 from detkit.engine import find_latest_complete_checkpoint
 from detkit.engine.runner_utils import (add_common_args, build_runner, enable_amp,
-                                        enable_auto_scale_lr, run_tool,
+                                        enable_auto_scale_lr, enable_cuda_graph, run_tool,
                                         set_checkpoint_strict, setup_common)
 from detkit.utils import load_config
 from detkit.utils.dataset_zoo import missing_dataset_message
@@ -32,6 +32,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'bf16 autocast on CPUs')
     parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'], default='float16',
                         help='AMP dtype on CUDA (default float16)')
+    parser.add_argument('--cuda-graph', action='store_true',
+                        help='replay each training iteration from a CUDA graph (static '
+                        'shapes; see docs/benchmarks.md); eager with a notice without CUDA')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
     parser.add_argument('--seed', type=int, default=None, help='random seed')
@@ -81,6 +84,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         enable_amp(cfg, args.amp_dtype)
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
+    if args.cuda_graph:
+        cfg.train_cfg.cuda_graph = cfg.train_cfg.get('cuda_graph') or True
+    enable_cuda_graph(cfg)
     runner = build_runner(cfg)
     runner.train()
 

@@ -11,7 +11,9 @@ from .checkpoint import (AtomicLocalBackend, CorruptCheckpointError, UnsafeCheck
                          load_from_local_safe, set_unsafe_load, state_dict_mismatch)
 from .checkpoint_sources import (CheckpointSourceError, load_from_source,
                                  resolve_checkpoint)
+from .cuda_graph_loop import CudaGraphEpochBasedTrainLoop
 from .dist import init_cpu_distributed
+from .graph_train_step import GraphTrainStep
 from .hooks import (CheckpointMatchHook, CheckpointMismatchError, DetVisualizationHook,
                     EpochSeedHook, NonFiniteLossError, NonFiniteLossHook, ProgressBarHook)
 from .optim_wrappers import CPUAmpOptimWrapper, GuardedAmpOptimWrapper, GuardedOptimWrapper
@@ -19,6 +21,7 @@ from .optim_wrappers import CPUAmpOptimWrapper, GuardedAmpOptimWrapper, GuardedO
 __all__ = [
     'AtomicLocalBackend', 'CPUAmpOptimWrapper', 'CheckpointMatchHook',
     'CheckpointMismatchError', 'CheckpointSourceError', 'CorruptCheckpointError',
+    'CudaGraphEpochBasedTrainLoop', 'GraphTrainStep',
     'DetVisualizationHook', 'EpochSeedHook',
     'GuardedAmpOptimWrapper', 'GuardedOptimWrapper', 'NonFiniteLossError',
     'NonFiniteLossHook', 'ProgressBarHook', 'UnsafeCheckpointError',

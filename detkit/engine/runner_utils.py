@@ -98,6 +98,33 @@ def enable_amp(cfg: Config, dtype: str = 'float16') -> None:
         wrapper.update(type='CPUAmpOptimWrapper', dtype='bfloat16')
 
 
+def enable_cuda_graph(cfg: Config) -> None:
+    """Turn ``train_cfg.cuda_graph`` into detkit's ``CudaGraphEpochBasedTrainLoop``.
+
+    ``cuda_graph=True`` takes the defaults; a dict may set ``canvas``,
+    ``max_gts``, ``max_ignored``, ``warmup_iters``. Without a ``canvas`` it is
+    the train pipeline's ``Resize`` scale, sides rounded up to 32 (a
+    landscape canvas; portrait batches use its transpose).
+    """
+    option = cfg.train_cfg.pop('cuda_graph', None)
+    if not option:
+        return
+    loop = cfg.train_cfg.get('type', 'EpochBasedTrainLoop')
+    if loop != 'EpochBasedTrainLoop' or not cfg.train_cfg.pop('by_epoch', True):
+        raise ValueError(f'train_cfg.cuda_graph needs the epoch-based loop, got train_cfg.type='
+                         f'{loop!r}')
+    args = dict(option) if isinstance(option, dict) else {}
+    if 'canvas' not in args:
+        scales = [t['scale'] for t in cfg.train_dataloader.dataset.get('pipeline', [])
+                  if t.get('type') == 'Resize' and 'scale' in t]
+        if not scales:
+            raise ValueError('train_cfg.cuda_graph: no Resize scale in the train pipeline to '
+                             'size the canvas from; set cuda_graph=dict(canvas=(H, W))')
+        short, long = sorted(int(s) for s in scales[0])
+        args['canvas'] = tuple(-(-side // 32) * 32 for side in (short, long))
+    cfg.train_cfg.update(type='CudaGraphEpochBasedTrainLoop', **args)
+
+
 def enable_auto_scale_lr(cfg: Config) -> None:
     """Scale the lr by (GPUs x batch) / ``auto_scale_lr.base_batch_size``."""
     if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:

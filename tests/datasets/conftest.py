@@ -55,29 +55,6 @@ def build_coco():
     return build
 
 
-@pytest.fixture
-def log_messages():
-    """The messages mmengine's current logger emits during the test."""
-    import logging
-
-    from mmengine.logging import MMLogger
-
-    messages = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    logger = MMLogger.get_current_instance()
-    handler = Collect(level=logging.DEBUG)
-    level = logger.level
-    logger.setLevel(logging.DEBUG)  # an earlier test may have left a WARNING-level logger current
-    logger.addHandler(handler)
-    yield messages
-    logger.removeHandler(handler)
-    logger.setLevel(level)
-
-
 def obj(name, box, difficult=0):
     x1, y1, x2, y2 = box
     return (f'<object><name>{name}</name><difficult>{difficult}</difficult><bndbox>'

@@ -6,7 +6,8 @@ import torch
 
 from detkit.engine import dist
 from detkit.engine.runner_utils import (add_common_args, enable_amp, enable_auto_scale_lr,
-                                        run_tool, set_checkpoint_strict, setup_common)
+                                        enable_cuda_graph, run_tool, set_checkpoint_strict,
+                                        setup_common)
 from detkit.registry import MODELS
 from detkit.utils import load_config
 
@@ -100,3 +101,21 @@ def test_a_failed_collective_is_explained(capsys, monkeypatch):
     assert 'rank 0: lost contact with another rank' in err
     assert '30 s (env_cfg.dist_cfg.timeout)' in err
     dist.set_timeout(None)
+
+
+def test_cuda_graph_option_becomes_the_graph_loop():
+    cfg = load_config(osp.join(REPO, 'configs', 'retinanet_r50_fpn.py'))
+    cfg.train_cfg.cuda_graph = True
+    enable_cuda_graph(cfg)
+    assert cfg.train_cfg.type == 'CudaGraphEpochBasedTrainLoop'
+    assert cfg.train_cfg.canvas == (800, 1344) and 'cuda_graph' not in cfg.train_cfg
+    demo = load_config(DEMO)
+    demo.train_cfg.cuda_graph = dict(max_gts=30)
+    enable_cuda_graph(demo)
+    assert demo.train_cfg.canvas == (256, 256) and demo.train_cfg.max_gts == 30
+    plain = load_config(DEMO)
+    enable_cuda_graph(plain)
+    assert plain.train_cfg.type == 'EpochBasedTrainLoop'  # untouched without the option
+    plain.train_cfg.update(type='IterBasedTrainLoop', cuda_graph=True)
+    with pytest.raises(ValueError, match='epoch-based loop'):
+        enable_cuda_graph(plain)

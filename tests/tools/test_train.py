@@ -59,3 +59,11 @@ def test_missing_coco_is_one_message_not_a_traceback(tmp_path, run_tool):
     assert 'COCO annotation file not found' in proc.stderr
     assert 'retinanet_r18_fpn_synthetic.py' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def test_cuda_graph_without_cuda_trains_eagerly_with_a_notice(tmp_path, run_tool, tiny):
+    proc = run_tool('train.py', REPO / 'configs' / 'retinanet_r18_fpn_synthetic.py',
+                    '--work-dir', tmp_path, '--cuda-graph', *tiny(max_epochs=1))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'cuda_graph: the model is not on a CUDA device; training eagerly.' in proc.stdout
+    assert (tmp_path / 'epoch_1.pth').exists()

@@ -5,7 +5,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from detkit.registry import MODELS
-from detkit.structures import DetDataSample
+from detkit.structures import DetDataSample, GtBatch
 
 
 @MODELS.register_module()
@@ -86,6 +86,10 @@ class SingleStageDetector(BaseModel):
     def loss(self, inputs: Tensor, data_samples: List[DetDataSample]) -> Dict[str, Tensor]:
         """Scalar losses of the batch."""
         return self.bbox_head.loss(self.extract_feat(inputs), data_samples)
+
+    def loss_from_gts(self, inputs: Tensor, gts: GtBatch) -> Dict[str, Tensor]:
+        """Scalar losses of a batch whose gts are already padded (static shapes, no sync)."""
+        return self.bbox_head.loss_by_feat(*self.bbox_head(self.extract_feat(inputs)), gts)
 
     def predict(self, inputs: Tensor, data_samples: List[DetDataSample],
                 rescale: bool = True) -> List[DetDataSample]:

@@ -1,0 +1,225 @@
+"""A training iteration on static buffers, captured once as a CUDA graph and replayed.
+
+Eager PyTorch launches every kernel of a step from Python; for a detector at
+small batch sizes the GPU then waits on the host. A CUDA graph records the
+kernels of one step once and relaunches them all with one call. That needs
+the step to have the same shapes every time and no host synchronisation:
+
+* inputs are padded to a fixed canvas, one per orientation (a landscape
+  canvas and its transpose, so aspect-ratio-grouped batches do not pay for a
+  square);
+* gts are padded to ``max_gts`` slots (:class:`~detkit.structures.GtBatch`);
+  gts beyond that are left out of the loss, counted and reported;
+* the loss path is sync-free (``tests/models/dense_heads/test_sync_free.py``);
+* losses are summed on the device inside the graph and read on the host only
+  when they are logged (:meth:`GraphTrainStep.read_losses`).
+
+Captured: backbone, neck, head, losses and backward (the scaled backward
+under fp16 AMP). Run after each replay, eagerly: gradient clipping (a
+foreach norm, no sync) and the optimizer step, so learning-rate schedules
+work unchanged.
+"""
+import contextlib
+import logging
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from torch import Tensor, nn
+
+from detkit.structures import GtBatch
+
+
+class GraphTrainStep:
+    """One training iteration of a detector on static buffers.
+
+    Args:
+        model: the detector (not wrapped in DDP), with a ``data_preprocessor``
+            and ``loss_from_gts(inputs, gts)``.
+        optim_wrapper: mmengine ``OptimWrapper`` or ``AmpOptimWrapper``
+            (gradient accumulation is not supported).
+        canvas: ``(H, W)`` every batch is padded to (or ``(W, H)`` for a
+            batch taller than wide).
+        max_gts: gt slots per image.
+        max_ignored: ignore-region slots per image.
+        warmup_iters: eager iterations before capture (at least 1: they
+            create the gradient tensors; CUDA needs a few to settle its
+            allocator and library handles).
+        capture: record a CUDA graph; False runs the same static step
+            eagerly (the CPU, and tests of the step itself).
+    """
+
+    def __init__(self, model: nn.Module, optim_wrapper: OptimWrapper,
+                 canvas: Tuple[int, int], max_gts: int = 100, max_ignored: int = 16,
+                 warmup_iters: int = 3, capture: bool = True) -> None:
+        if getattr(optim_wrapper, '_accumulative_counts', 1) != 1:
+            raise ValueError('cuda_graph: gradient accumulation (accumulative_counts > 1) '
+                             'is not supported')
+        clip = dict(getattr(optim_wrapper, 'clip_grad_kwargs', None) or {})
+        if clip.pop('type', 'norm') != 'norm':
+            raise ValueError('cuda_graph: only clip_grad=dict(type="norm", max_norm=...) is '
+                             'supported')
+        if warmup_iters < 1:
+            raise ValueError(f'cuda_graph: warmup_iters must be >= 1, got {warmup_iters}')
+        self.clip = clip
+        self.model = model
+        self.optim_wrapper = optim_wrapper
+        self.canvas = (int(canvas[0]), int(canvas[1]))
+        self.max_gts = max_gts
+        self.max_ignored = max_ignored
+        self.warmup_iters = warmup_iters
+        self.capture = capture
+        self.iters = 0
+        self.dropped_gts = 0
+        self.images = 0
+        self._static: Dict[Tuple[int, int], dict] = {}
+        self._graphs: Dict[Tuple[int, int], torch.cuda.CUDAGraph] = {}
+        self._sums: Optional[Dict[str, Tensor]] = None
+        self._summed_iters = 0
+
+    # ---------------------------------------------------------------- the step
+    def canvas_for(self, size: Sequence[int]) -> Optional[Tuple[int, int]]:
+        """The canvas (or its transpose) that an ``(H, W)`` batch fits, else None."""
+        height, width = int(size[0]), int(size[1])
+        for canvas in (self.canvas, self.canvas[::-1]):
+            if height <= canvas[0] and width <= canvas[1]:
+                return canvas
+        return None
+
+    def prepare(self, data: dict) -> dict:
+        """Run the data preprocessor; the batch in fixed shapes (not yet in the buffers)."""
+        data = self.model.data_preprocessor(data, True)
+        inputs, samples = data['inputs'], data['data_samples']
+        canvas = self.canvas_for(inputs.shape[-2:])
+        if canvas is None:
+            raise ValueError(f'cuda_graph: a batch of {tuple(inputs.shape[-2:])} does not fit '
+                             f'the canvas {self.canvas} (either orientation); raise '
+                             f'cuda_graph.canvas')
+        inputs = F.pad(inputs, (0, canvas[1] - inputs.shape[-1], 0, canvas[0] - inputs.shape[-2]),
+                       value=getattr(self.model.data_preprocessor, 'pad_value', 0))
+        ignored = [s.ignored_instances if 'ignored_instances' in s else None for s in samples]
+        gts = GtBatch.from_instances([s.gt_instances for s in samples],
+                                     [s.metainfo for s in samples], ignored,
+                                     device=inputs.device, capacity=self.max_gts,
+                                     ignore_capacity=self.max_ignored)
+        if gts.ignore_bboxes is None:
+            gts.ignore_bboxes = inputs.new_zeros(len(samples), self.max_ignored, 4)
+            gts.ignore_valid = torch.zeros(len(samples), self.max_ignored, dtype=torch.bool,
+                                           device=inputs.device)
+        return dict(canvas=canvas, inputs=inputs, gts=gts)
+
+    def __call__(self, data: dict) -> None:
+        """Train on one batch from the dataloader; losses accumulate for :meth:`read_losses`."""
+        batch = self.prepare(data)
+        self._note_dropped(batch['gts'])
+        static = self._buffers(batch)
+        graph = self._graphs.get(batch['canvas'])
+        if graph is None and self.capture and self.iters >= self.warmup_iters:
+            graph = self._graphs[batch['canvas']] = self._capture(static)
+        if graph is not None:
+            graph.replay()
+            self._update()
+        else:
+            with self._warmup_stream():
+                self._forward_backward(static)
+                self._update()
+        self.iters += 1
+        self._summed_iters += 1
+
+    @contextlib.contextmanager
+    def _warmup_stream(self) -> Iterator[None]:
+        """Eager CUDA iterations before a capture run on a side stream, as torch advises."""
+        if not (self.capture and torch.cuda.is_available()):
+            yield
+            return
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            yield
+        torch.cuda.current_stream().wait_stream(stream)
+
+    def _buffers(self, batch: dict) -> dict:
+        """The static tensors of this canvas, now holding ``batch``."""
+        static = self._static.get(batch['canvas'])
+        gts: GtBatch = batch['gts']
+        if static is None:
+            static = dict(inputs=batch['inputs'].clone(),
+                          gts=GtBatch(**{k: v.clone() if isinstance(v, Tensor) else v
+                                         for k, v in vars(gts).items()}))
+            self._static[batch['canvas']] = static
+            return static
+        if static['inputs'].shape != batch['inputs'].shape:
+            raise ValueError(f'cuda_graph: batch size changed from '
+                             f'{static["inputs"].shape[0]} to {batch["inputs"].shape[0]}; '
+                             f'use drop_last=True in the train dataloader')
+        static['inputs'].copy_(batch['inputs'], non_blocking=True)
+        for name, value in vars(gts).items():
+            if isinstance(value, Tensor):
+                getattr(static['gts'], name).copy_(value, non_blocking=True)
+        return static
+
+    def _forward_backward(self, static: dict) -> None:
+        """Zeroed gradients, forward, losses, backward, on-device loss sums: what a graph records.
+
+        The gradients are zeroed in place (not set to None), so every graph and
+        every eager iteration writes into the same ``.grad`` tensors, which the
+        optimizer then reads.
+        """
+        wrapper = self.optim_wrapper
+        wrapper.optimizer.zero_grad(set_to_none=False)
+        with wrapper.optim_context(self.model):
+            losses = self.model.loss_from_gts(static['inputs'], static['gts'])
+        loss, log_vars = self.model.parse_losses(losses)
+        if isinstance(wrapper, AmpOptimWrapper):
+            wrapper.loss_scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if self._sums is None:
+            self._sums = {k: torch.zeros_like(v.detach()) for k, v in log_vars.items()}
+        for name, value in log_vars.items():
+            self._sums[name].add_(value.detach())
+
+    def _capture(self, static: dict) -> 'torch.cuda.CUDAGraph':
+        graph = torch.cuda.CUDAGraph()
+        torch.cuda.synchronize()
+        with torch.cuda.graph(graph):
+            self._forward_backward(static)
+        return graph
+
+    def _update(self) -> None:
+        """Clip the gradients (a norm on the device, no sync) and step the optimizer."""
+        wrapper = self.optim_wrapper
+        amp = isinstance(wrapper, AmpOptimWrapper)
+        if self.clip:
+            if amp:
+                wrapper.loss_scaler.unscale_(wrapper.optimizer)
+            params = [p for group in wrapper.optimizer.param_groups for p in group['params']
+                      if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, foreach=True, **self.clip)
+        if amp:
+            wrapper.loss_scaler.step(wrapper.optimizer)
+            wrapper.loss_scaler.update()
+        else:
+            wrapper.optimizer.step()
+
+    # ----------------------------------------------------------------- logging
+    def read_losses(self) -> Dict[str, float]:
+        """Mean of every logged loss since the last call (one host sync), then reset."""
+        if not self._sums or not self._summed_iters:
+            return {}
+        means = {k: float(v) / self._summed_iters for k, v in self._sums.items()}
+        for value in self._sums.values():
+            value.zero_()
+        self._summed_iters = 0
+        return means
+
+    def _note_dropped(self, gts: GtBatch) -> None:
+        self.images += gts.num_imgs
+        if gts.num_dropped:
+            self.dropped_gts += gts.num_dropped
+            print_log(f'cuda_graph: {gts.num_dropped} gts beyond max_gts={self.max_gts} per '
+                      f'image left out of this batch\'s loss ({self.dropped_gts} in '
+                      f'{self.images} images so far); raise cuda_graph.max_gts to keep them',
+                      logger='current', level=logging.WARNING)

@@ -1,0 +1,136 @@
+"""The static (CUDA-graph) training step: same numbers as ``model.train_step``, no host sync.
+
+On the CPU the step runs its static buffers eagerly (``capture=False``); the
+capture itself is tested where CUDA is present.
+"""
+import copy
+
+import pytest
+import torch
+from mmengine.hooks import Hook
+from mmengine.optim import build_optim_wrapper
+
+from detkit.engine import GraphTrainStep
+from detkit.registry import MODELS
+from detkit.utils.sync_recorder import SyncRecorder
+from tests.models.test_train_steps import step_batch
+
+
+def _model_and_optim(ref, device='cpu', optim_wrapper=None):
+    torch.manual_seed(0)
+    model = MODELS.build(copy.deepcopy(ref['meta']['config'])).to(device)
+    model.load_state_dict(ref['inputs']['initial_state_dict'], strict=True)
+    model.train()
+    cfg = copy.deepcopy(optim_wrapper or ref['meta']['optim_wrapper'])
+    return model, build_optim_wrapper(model, cfg)
+
+
+def test_static_step_equals_train_step(load_ref):
+    """Three iterations on one batch shape: losses and parameters as the eager runner's."""
+    ref = load_ref('train_steps')
+    eager, eager_optim = _model_and_optim(ref)
+    static, static_optim = _model_and_optim(ref)
+    step = GraphTrainStep(static, static_optim, canvas=(128, 192), capture=False)
+    eager_losses = []
+    for _ in range(3):
+        log_vars = eager.train_step(step_batch(ref['inputs'], 0), eager_optim)
+        eager_losses.append(float(log_vars['loss'].detach()))
+        step(step_batch(ref['inputs'], 0))
+    means = step.read_losses()
+    assert means['loss'] == pytest.approx(sum(eager_losses) / 3, rel=1e-6)
+    assert set(means) == {'loss', 'loss_cls', 'loss_bbox'} and step.read_losses() == {}
+    for (name, a), b in zip(eager.state_dict().items(), static.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_static_step_does_not_sync(load_ref):
+    """Padding, preprocessing, forward, loss, backward, clipping, SGD step: no host sync."""
+    ref = load_ref('train_steps')
+    wrapper = dict(copy.deepcopy(ref['meta']['optim_wrapper']), clip_grad=dict(max_norm=10.))
+    model, optim = _model_and_optim(ref, optim_wrapper=wrapper)
+    step = GraphTrainStep(model, optim, canvas=(160, 224), capture=False)
+    step(step_batch(ref['inputs'], 0))  # the first iteration creates the grads and sums
+    with SyncRecorder() as rec:
+        step(step_batch(ref['inputs'], 1))
+        step(step_batch(ref['inputs'], 2))
+    assert rec.events == [], rec.summary()
+
+
+def test_canvas_orientation_capacity_and_errors(load_ref, log_messages):
+    ref = load_ref('train_steps')
+    model, optim = _model_and_optim(ref)
+    step = GraphTrainStep(model, optim, canvas=(192, 160), max_gts=1, capture=False)
+    batch = step.prepare(step_batch(ref['inputs'], 0))  # 128x192: fits the transposed canvas
+    assert batch['canvas'] == (160, 192) and batch['inputs'].shape[-2:] == (160, 192)
+    assert batch['gts'].bboxes.shape[1] == 1 and batch['gts'].ignore_valid.shape == (2, 16)
+    step(step_batch(ref['inputs'], 0))
+    assert any('2 gts beyond max_gts=1 per image' in m for m in log_messages)
+    small = GraphTrainStep(model, optim, canvas=(96, 96), capture=False)
+    with pytest.raises(ValueError, match='does not fit the canvas'):
+        small(step_batch(ref['inputs'], 0))
+    with pytest.raises(ValueError, match='warmup_iters'):
+        GraphTrainStep(model, optim, canvas=(96, 96), warmup_iters=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graph capture needs CUDA')
+def test_captured_replay_equals_eager_on_cuda(load_ref):
+    ref = load_ref('train_steps')
+    runs = []
+    for capture in (False, True):
+        model, optim = _model_and_optim(ref, device='cuda')
+        step = GraphTrainStep(model, optim, canvas=(160, 224), warmup_iters=2, capture=capture)
+        for i in range(6):
+            step(step_batch(ref['inputs'], i % 3))
+        assert bool(step._graphs) == capture
+        runs.append((step.read_losses(), model.state_dict()))
+    (eager_logs, eager_state), (graph_logs, graph_state) = runs
+    assert graph_logs['loss'] == pytest.approx(eager_logs['loss'], rel=1e-4)
+    for name, value in eager_state.items():
+        torch.testing.assert_close(graph_state[name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_graph_loop_trains_and_logs_interval_means(tmp_path, tiny, monkeypatch):
+    """The loop on the CPU, with its step forced to the static (uncaptured) one."""
+    import argparse
+
+    from mmengine.config import DictAction
+
+    from detkit.engine import CudaGraphEpochBasedTrainLoop
+    from detkit.engine.runner_utils import build_runner, enable_cuda_graph
+    from detkit.utils import load_config
+    from tools.runner import DEMO
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    options = parser.parse_args(tiny(max_epochs=1, **{'default_hooks.logger.interval': 4}))
+    cfg = load_config(str(DEMO), options.cfg_options)
+    cfg.work_dir = str(tmp_path)
+    cfg.train_cfg.cuda_graph = dict(canvas=(128, 128), max_gts=40)
+    enable_cuda_graph(cfg)
+
+    def static_step(loop):
+        if loop._step is None:
+            loop._step = GraphTrainStep(loop.runner.model, loop.runner.optim_wrapper,
+                                        capture=False, **loop.graph_args)
+        return loop._step
+
+    monkeypatch.setattr(CudaGraphEpochBasedTrainLoop, '_graph_step', static_step)
+    runner = build_runner(cfg)
+    logged = []
+    runner.register_hook(_Record(logged), priority='LOWEST')
+    runner.train()
+    # 8 iterations, logged at 4 and 8 (the end of the epoch) as means over the interval
+    assert [i for i, _ in logged] == [3, 7]
+    assert all(set(out) == {'loss', 'loss_cls', 'loss_bbox'} for _, out in logged)
+    assert runner.train_loop._step.iters == 8
+
+
+class _Record(Hook):
+    """Keeps (iteration, outputs) of the iterations that have outputs."""
+
+    def __init__(self, into):
+        self.into = into
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if outputs:
+            self.into.append((runner.iter, dict(outputs)))
