@@ -1,4 +1,5 @@
-"""detkit's RetinaNet, built from its config, with one timed closure per measure."""
+"""A detkit detector (RetinaNet by default), built from its config, with one timed closure
+per measure."""
 import copy
 import logging
 from typing import Callable, List
@@ -17,7 +18,7 @@ from .options import BenchOptions, autocast
 
 
 def build_detkit(opts: BenchOptions) -> torch.nn.Module:
-    """RetinaNet from ``opts.config`` (randomly initialised, no checkpoint read)."""
+    """The detector of ``opts.config`` (randomly initialised, no checkpoint read)."""
     import detkit.models  # noqa: F401  (registers the components)
     cfg = Config.fromfile(opts.config).model
     cfg.backbone.init_cfg = None
@@ -129,19 +130,19 @@ class DetkitSide:
         fmt = torch.channels_last if self.opts.channels_last else torch.contiguous_format
         return [m.to(self.device).contiguous(memory_format=fmt) for m in maps]
 
-    def loss_part(self, batch: Batch, cls_maps: List[Tensor],
-                  reg_maps: List[Tensor]) -> Callable[[], None]:
-        """Anchors, assignment, focal + L1 loss and their backward from fixed head outputs."""
-        cls = [c.requires_grad_() for c in self._native(cls_maps)]
-        reg = [r.requires_grad_() for r in self._native(reg_maps)]
+    def loss_part(self, batch: Batch, *maps: List[Tensor]) -> Callable[[], None]:
+        """Priors, assignment, the head's losses and their backward from fixed head outputs
+        (one list of levels per output: RetinaNet's cls and box maps, ATSS's centerness …)."""
+        outs = [[m.requires_grad_() for m in self._native(level_maps)] for level_maps in maps]
         gts = [InstanceData(bboxes=b.to(self.device), labels=lb.to(self.device))
                for b, lb in zip(batch.boxes, batch.labels)]
         metas = self._metas(batch)
 
         def step() -> None:
-            for t in cls + reg:
-                t.grad = None
-            losses = self.head.loss_by_feat(cls, reg, gts, metas)
+            for level_maps in outs:
+                for t in level_maps:
+                    t.grad = None
+            losses = self.head.loss_by_feat(*outs, gts, metas)
             sum(losses.values()).backward()
         return step
 

@@ -5,6 +5,7 @@
     python tools/benchmark.py --device cuda --amp --size 800 1333 --infer-batches 2 8
     python tools/benchmark.py --mode scaling         # train step / loss part vs gts and batch
     python tools/benchmark.py --mode coco-eval       # CocoMetric: pycocotools vs fast path
+    python tools/benchmark.py --mode heads           # loss part of RetinaNet, ATSS, GFL heads
     python tools/benchmark.py --mode data -- CONFIG [--workers 0 2]   # data pipeline speed
 
 Modes other than ``compare`` print their own tables; ``--json`` works for all
@@ -35,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n', 2)[2])
-    parser.add_argument('--mode', choices=('compare', 'scaling', 'coco-eval', 'data'),
+    parser.add_argument('--mode', choices=('compare', 'scaling', 'coco-eval', 'heads', 'data'),
                         default='compare')
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='detkit model config')
     parser.add_argument('--size', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'),
@@ -71,6 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='scaling mode: gts per image at --batch')
     parser.add_argument('--batches', type=int, nargs='+', default=[1, 2, 8],
                         help='scaling mode: batch sizes at --boxes gts')
+    parser.add_argument('--heads', nargs='+', metavar='CONFIG',
+                        help='heads mode: detector configs whose heads are compared '
+                             '(default: RetinaNet, ATSS and GFL R50-FPN)')
     parser.add_argument('--eval-images', type=int, default=5000, help='coco-eval mode')
     parser.add_argument('--eval-dets', type=int, default=100, help='coco-eval: dets per image')
     parser.add_argument('--json', metavar='FILE', help='also write the results as JSON')
@@ -132,6 +136,10 @@ def main(argv=None) -> dict:
         rows = run_scaling(opts, cfg, args.gts, args.batches)
         print(format_scaling(rows))
         report = dict(scaling=rows)
+    elif args.mode == 'heads':
+        from benchmarks.heads import HEAD_CONFIGS, format_heads, run_heads
+        report = run_heads(opts, cfg, args.heads or HEAD_CONFIGS)
+        print(format_heads(report))
     else:
         from benchmarks.coco_eval import format_coco_eval, run_coco_eval
         report = run_coco_eval(args.eval_images, args.eval_dets, args.num_classes)
