@@ -1,5 +1,5 @@
-# GFL on the embedded synthetic set: the ATSS synthetic config (the demo's backbone, data and
-# schedule, 4 x stride anchors) with GFL's head (the GFLHead defaults are gfl_r50_fpn_1x_coco's).
+# GFL on the embedded synthetic set: the ATSS synthetic config (the demo's backbone and data,
+# 4 x stride anchors, 4 epochs) with GFL's head (the GFLHead defaults are gfl_r50_fpn_1x_coco's).
 _base_ = '../atss/atss_r18_fpn_synthetic.py'
 model = dict(
     type='GFL',
