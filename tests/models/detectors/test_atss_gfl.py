@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.structures import InstanceData
 
 from detkit.registry import MODELS
+from detkit.structures import DetDataSample, GtBatch
 
 ROOT = Path(__file__).parents[3]
 STOCK = {'atss': 'atss_r50_fpn_1x_coco', 'gfl': 'gfl_r50_fpn_1x_coco'}
@@ -94,3 +96,29 @@ def test_synthetic_config_trains_and_evaluates(detector, losses, tiny, tmp_path)
         assert step['loss'] == pytest.approx(sum(step[k] for k in losses), rel=1e-4)
     (metrics,) = [r for r in records if 'coco/bbox_mAP' in r]
     assert 0 <= metrics['coco/bbox_mAP'] <= 1
+
+
+@pytest.mark.parametrize('detector', ['atss', 'gfl'])
+def test_losses_from_padded_gts_equal_the_losses_from_samples(detector):
+    """The static-shape path (CUDA-graph training: gts padded to a fixed capacity)
+    gives the losses of the ordinary one."""
+    cfg = Config.fromfile(ROOT / 'configs' / detector / f'{detector}_r18_fpn_synthetic.py')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    inputs = torch.randn(2, 3, 128, 96)
+    metas = [dict(img_shape=(128, 96), pad_shape=(128, 96)),
+             dict(img_shape=(100, 90), pad_shape=(128, 96))]
+    boxes = [torch.tensor([[10., 20., 60., 90.], [40., 5., 90., 50.]]),
+             torch.tensor([[30., 30., 80., 95.]])]
+    samples = []
+    for meta, bboxes in zip(metas, boxes):
+        sample = DetDataSample(metainfo=meta)
+        sample.gt_instances = InstanceData(bboxes=bboxes, labels=torch.arange(len(bboxes)))
+        samples.append(sample)
+    gts = GtBatch.from_instances([s.gt_instances for s in samples], metas, capacity=5)
+    ours = model.loss_from_gts(inputs, gts)
+    plain = model.loss(inputs, samples)
+    assert set(ours) == set(plain)
+    for name in plain:
+        torch.testing.assert_close(ours[name], plain[name], rtol=1e-6, atol=1e-7)
+    assert all(v > 0 for v in plain.values())
