@@ -8,6 +8,7 @@ from mmengine.structures import InstanceData
 
 from detkit.models.utils.level_maps import flatten_levels
 from detkit.registry import MODELS
+from detkit.structures import GtBatch
 from detkit.structures.bbox import centerness_target
 
 STRIDES = [8, 16, 32, 64, 128]
@@ -289,3 +290,19 @@ def test_bad_config_is_named(load_ref, change, error, message):
     cfg.update(change)
     with pytest.raises(error, match=message):
         MODELS.build(cfg)
+
+
+def test_padded_gts_give_the_same_losses_without_host_reads(load_ref, monkeypatch):
+    """With gts padded beforehand to a fixed capacity (a ``GtBatch``), the loss path
+    reads no tensor back to the host: it can run asynchronously on a GPU."""
+    from models.test_sync_free_parts import no_host_reads
+    ref = load_ref('fcos_head')
+    head = build_head(ref)
+    padded = GtBatch.from_instances(gts(ref), metas(ref), capacity=12)
+    inputs = outputs(ref, requires_grad=True)
+    with no_host_reads(monkeypatch):
+        losses = head.loss_by_feat(*inputs, padded)
+        sum(losses.values()).backward()
+    for key, value in ref['outputs']['losses'].items():
+        torch.testing.assert_close(losses[key], value, rtol=1e-5, atol=1e-6)
+    assert inputs[1][0].grad.abs().sum() > 0
