@@ -113,7 +113,7 @@ def losses_and_grads(recipe: Recipe, data_root: str, seed: int = 0, count: int =
         grads={n: (p.grad, tv_grads[n]) for n, p in dk_model.named_parameters()})
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--size', type=int, default=256, help='short = long side (no resize '
                         'of the 256-px synthetic images at 256)')
@@ -121,7 +121,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--images', type=int, default=4, help='batch size (1: the two loss '
                         'normalisations agree)')
     parser.add_argument('--data-root', help='a synthetic set (default: detkit\'s)')
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
     recipe = Recipe(**{**PRESETS['cpu'].__dict__, 'short': args.size, 'long': args.size})
     root = os.path.abspath(args.data_root) if args.data_root else ensure_synthetic_dataset()
     out = losses_and_grads(recipe, root, args.seed, args.images)

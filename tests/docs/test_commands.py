@@ -34,6 +34,8 @@ RUN_BY = {
     'tools/browse_dataset.py': 'tests/datasets/test_tools.py',
     'tools/misc/download_dataset.py': 'tests/tools/test_download_dataset.py',
     'tools/benchmark.py': 'tests/benchmarks/test_benchmark_smoke.py',
+    'benchmarks/train_parity.py': 'tests/benchmarks/test_train_parity.py',
+    'benchmarks/parity_same_weights.py': 'tests/benchmarks/test_train_parity.py',
     'tools/dist_train.sh': 'tests/tools/test_dist_train.py',
     'tools/dist_test.sh': 'tests/tools/test_dist_train.py',
     'tools/slurm_train.sh': 'tests/tools/test_dist_train.py',
