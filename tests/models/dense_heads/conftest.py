@@ -49,13 +49,14 @@ class HeadCase:
     comparisons every head's test makes with the README's tolerances.
 
     Args:
+        name: the file's name, e.g. ``'atss_head'``.
         ref: ``dict(meta, inputs, outputs)`` as stored (``meta.head_cfg`` builds the head).
         dense: expands the file's sparse tensors.
         outputs: names of the head's outputs, e.g. ``['cls_scores', 'bbox_preds']``.
     """
 
-    def __init__(self, ref: dict, dense: Callable, outputs: List[str]) -> None:
-        self.ref, self.dense, self.names = ref, dense, outputs
+    def __init__(self, name: str, ref: dict, dense: Callable, outputs: List[str]) -> None:
+        self.name, self.ref, self.dense, self.names = name, ref, dense, outputs
         self.inputs, self.outputs = ref['inputs'], ref['outputs']
         self.gts = [InstanceData(bboxes=b, labels=l) for b, l in
                     zip(self.inputs['gt_bboxes'], self.inputs['gt_labels'])]
@@ -162,7 +163,7 @@ class HeadCase:
 def head_case(load_ref, dense):
     """``head_case('atss_head', ['cls_scores', ...])`` → the :class:`HeadCase` of
     ``tests/data/atss_head.pt``."""
-    return lambda name, outputs: HeadCase(load_ref(name), dense, outputs)
+    return lambda name, outputs: HeadCase(name, load_ref(name), dense, outputs)
 
 
 @pytest.fixture(scope='session')
