@@ -1,13 +1,14 @@
 """The ATSS head: GN towers, one square anchor per location, a centerness branch."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
+from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from detkit.models.layers import Scale
 from detkit.models.utils.level_maps import flatten_levels
 from detkit.registry import MODELS
-from detkit.structures import xyxy_to_cxcywh
+from detkit.structures import GtBatch, xyxy_to_cxcywh
 from detkit.structures.bbox import centerness_target
 from .anchor_head import AnchorHead
 from .dense_targets import DenseTargets
@@ -104,9 +105,11 @@ class ATSSHead(AnchorHead):
         return self.atss_cls(self.cls_convs(x)), bbox_pred, self.atss_centerness(reg_feat)
 
     def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
-                     centernesses: List[Tensor], batch_gt_instances: List,
+                     centernesses: List[Tensor],
+                     batch_gt_instances: Union[GtBatch, List[InstanceData]],
                      batch_img_metas: Optional[List[dict]] = None,
-                     batch_gt_instances_ignore: Optional[List] = None) -> Dict[str, Tensor]:
+                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None
+                     ) -> Dict[str, Tensor]:
         """Classification, box and centerness losses of the whole batch.
 
         Args:

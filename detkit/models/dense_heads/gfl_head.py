@@ -1,7 +1,8 @@
 """The GFL head: joint class-quality scores and box sides as distributions."""
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
+from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from detkit.models.layers import Integral, Scale
@@ -9,6 +10,7 @@ from detkit.models.losses.iou_loss import aligned_iou
 from detkit.models.losses.quality_focal_loss import soft_target_from_labels
 from detkit.models.utils.level_maps import flatten_levels
 from detkit.registry import MODELS
+from detkit.structures import GtBatch
 from .anchor_head import AnchorHead
 from .atss_head import HEAD_GN, ONE_SQUARE_ANCHOR, prior_centres
 from .dense_targets import DenseTargets
@@ -104,8 +106,10 @@ class GFLHead(AnchorHead):
         return self.gfl_cls(self.cls_convs(x)), bbox_pred
 
     def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
-                     batch_gt_instances: List, batch_img_metas: Optional[List[dict]] = None,
-                     batch_gt_instances_ignore: Optional[List] = None) -> Dict[str, Tensor]:
+                     batch_gt_instances: Union[GtBatch, List[InstanceData]],
+                     batch_img_metas: Optional[List[dict]] = None,
+                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None
+                     ) -> Dict[str, Tensor]:
         """Quality focal, GIoU and distribution focal losses of the whole batch.
 
         Args:
