@@ -6,6 +6,8 @@
     python tools/benchmark.py --mode scaling         # train step / loss part vs gts and batch
     python tools/benchmark.py --mode coco-eval       # CocoMetric: pycocotools vs fast path
     python tools/benchmark.py --mode heads           # loss part of RetinaNet, ATSS, GFL heads
+    python tools/benchmark.py --mode throughput --device cuda --amp --size 800 1333
+                                                     # training img/s: eager, CUDA graph, tv
     python tools/benchmark.py --mode data -- CONFIG [--workers 0 2]   # data pipeline speed
 
 Modes other than ``compare`` print their own tables; ``--json`` works for all
@@ -36,7 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n', 2)[2])
-    parser.add_argument('--mode', choices=('compare', 'scaling', 'coco-eval', 'heads', 'data'),
+    parser.add_argument('--mode', choices=('compare', 'scaling', 'coco-eval', 'heads',
+                                           'throughput', 'data'),
                         default='compare')
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='detkit model config')
     parser.add_argument('--size', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'),
@@ -70,7 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='torchvision in channels_last too (like-for-like check)')
     parser.add_argument('--gts', type=int, nargs='+', default=[1, 10, 100],
                         help='scaling mode: gts per image at --batch')
-    parser.add_argument('--batches', type=int, nargs='+', default=[1, 2, 8],
+    parser.add_argument('--batches', type=int, nargs='+', default=None,
                         help='scaling mode: batch sizes at --boxes gts')
     parser.add_argument('--heads', nargs='+', metavar='CONFIG',
                         help='heads mode: detector configs whose heads are compared '
@@ -133,9 +136,13 @@ def main(argv=None) -> dict:
         print(format_table(report))
     elif args.mode == 'scaling':
         from benchmarks.scaling import format_scaling, run_scaling
-        rows = run_scaling(opts, cfg, args.gts, args.batches)
+        rows = run_scaling(opts, cfg, args.gts, args.batches or [1, 2, 8])
         print(format_scaling(rows))
         report = dict(scaling=rows)
+    elif args.mode == 'throughput':
+        from benchmarks.throughput import format_throughput, run_throughput
+        report = run_throughput(opts, cfg, args.batches or [2, 8, 16])
+        print(format_throughput(report))
     elif args.mode == 'heads':
         from benchmarks.heads import HEAD_CONFIGS, format_heads, run_heads
         report = run_heads(opts, cfg, args.heads or HEAD_CONFIGS)

@@ -45,3 +45,13 @@ def test_coco_eval_mode_reports_identical_numbers(tmp_path):
 def test_unknown_mode_is_refused():
     with pytest.raises(SystemExit):
         benchmark.parse_args(['--mode', 'everything'])
+
+
+def test_throughput_mode_reports_every_side(tmp_path):
+    out = tmp_path / 'throughput.json'
+    benchmark.main(['--mode', 'throughput', '--size', '64', '64', '--batches', '2',
+                    '--repeats', '1', '--warmup', '0', '--num-classes', '2', '--threads', '1',
+                    '--device', 'cpu', '--json', str(out)])
+    row = json.loads(out.read_text())['2']
+    assert min(row['detkit'], row['detkit_graph'], row['torchvision']) > 0
+    assert math.isclose(row['graph_vs_torchvision'], row['detkit_graph'] / row['torchvision'])
