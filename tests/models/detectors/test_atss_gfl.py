@@ -80,14 +80,12 @@ def train_main():
     return module.main
 
 
-@pytest.mark.parametrize('detector, losses', [
-    ('atss', {'loss_cls', 'loss_bbox', 'loss_centerness'}),
-    ('gfl', {'loss_cls', 'loss_bbox', 'loss_dfl'})])
-def test_synthetic_config_trains_and_evaluates(detector, losses, tiny, tmp_path):
-    config = ROOT / 'configs' / detector / f'{detector}_r18_fpn_synthetic.py'
-    train_main()([str(config), '--work-dir', str(tmp_path),
+def check_short_training(config: Path, losses: set, tiny, work_dir: Path) -> None:
+    """Train ``config`` for 2 iterations on the tiny synthetic set and evaluate it, in this
+    process; every logged step has the ``losses``, finite, summing to ``loss``."""
+    train_main()([str(config), '--work-dir', str(work_dir),
                   *tiny(max_epochs=1), 'train_dataloader.dataset.indices=4'])
-    (log,) = tmp_path.glob('*/vis_data/scalars.json')
+    (log,) = work_dir.glob('*/vis_data/scalars.json')
     records = [json.loads(line) for line in log.read_text().splitlines()]
     steps = [r for r in records if 'loss' in r]
     assert len(steps) == 2
@@ -96,6 +94,14 @@ def test_synthetic_config_trains_and_evaluates(detector, losses, tiny, tmp_path)
         assert step['loss'] == pytest.approx(sum(step[k] for k in losses), rel=1e-4)
     (metrics,) = [r for r in records if 'coco/bbox_mAP' in r]
     assert 0 <= metrics['coco/bbox_mAP'] <= 1
+
+
+@pytest.mark.parametrize('detector, losses', [
+    ('atss', {'loss_cls', 'loss_bbox', 'loss_centerness'}),
+    ('gfl', {'loss_cls', 'loss_bbox', 'loss_dfl'})])
+def test_synthetic_config_trains_and_evaluates(detector, losses, tiny, tmp_path):
+    config = ROOT / 'configs' / detector / f'{detector}_r18_fpn_synthetic.py'
+    check_short_training(config, losses, tiny, tmp_path)
 
 
 @pytest.mark.parametrize('detector', ['atss', 'gfl'])
