@@ -16,6 +16,16 @@ from .dense_targets import DenseTargets
 INF = 1e8
 
 
+def per_point(values: Sequence, level_sizes: Sequence[int], dtype: torch.dtype,
+              device: torch.device) -> Tensor:
+    """``[N, ...]``: ``values[l]`` once for each of the ``level_sizes[l]`` points of level ``l``.
+
+    Built on the host from Python numbers and copied over: no device read-back.
+    """
+    table = torch.tensor(values, dtype=dtype)
+    return table.repeat_interleave(torch.tensor(level_sizes), dim=0).to(device)
+
+
 @MODELS.register_module()
 class FCOSHead(AnchorFreeHead):
     """FCOS head (Tian et al., "FCOS: Fully Convolutional One-Stage Object Detection", 2019).
@@ -127,12 +137,6 @@ class FCOSHead(AnchorFreeHead):
         return super().decode_level(priors, preds, level, max_shape)
 
     # ----------------------------------------------------------------- training
-    def per_point(self, values: Sequence, level_sizes: Sequence[int], dtype: torch.dtype,
-                  device: torch.device) -> Tensor:
-        """``[N, ...]``: ``values[l]`` repeated for each of the ``level_sizes[l]`` points of level ``l``."""
-        table = torch.tensor(values, dtype=dtype)
-        return table.repeat_interleave(torch.tensor(level_sizes), dim=0).to(device)
-
     def get_targets(self, featmap_sizes: Sequence[Tuple[int, int]],
                     batch_gt_instances: Union[GtBatch, List[InstanceData]],
                     batch_img_metas: Optional[List[dict]] = None,
@@ -190,8 +194,8 @@ class FCOSHead(AnchorFreeHead):
         x1, y1, x2, y2 = bboxes.unsqueeze(1).unbind(-1)
         distances = torch.stack([xs - x1, ys - y1, x2 - xs, y2 - ys], dim=-1)
         if self.center_sampling:
-            radius = self.per_point([s * self.center_sample_radius for s in self.strides],
-                                    level_sizes, points.dtype, points.device)[:, None]
+            radius = per_point([s * self.center_sample_radius for s in self.strides],
+                               level_sizes, points.dtype, points.device)[:, None]
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
             inside = torch.stack([xs - torch.maximum(cx - radius, x1),
                                   ys - torch.maximum(cy - radius, y1),
@@ -199,7 +203,7 @@ class FCOSHead(AnchorFreeHead):
                                   torch.minimum(cy + radius, y2) - ys], dim=-1).amin(-1) > 0
         else:
             inside = distances.amin(dim=-1) > 0
-        ranges = self.per_point(self.regress_ranges, level_sizes, points.dtype, points.device)
+        ranges = per_point(self.regress_ranges, level_sizes, points.dtype, points.device)
         largest = distances.amax(dim=-1)
         return inside & (largest >= ranges[:, 0, None]) & (largest <= ranges[:, 1, None])
 
@@ -208,8 +212,8 @@ class FCOSHead(AnchorFreeHead):
         box, in pixels (or strides with ``norm_on_bbox``); 0 for negatives."""
         distances = self.bbox_coder.encode(targets.priors, targets.bbox_targets)
         if self.norm_on_bbox:
-            strides = self.per_point(self.strides, targets.level_sizes, distances.dtype,
-                                     distances.device)
+            strides = per_point(self.strides, targets.level_sizes, distances.dtype,
+                                distances.device)
             distances = distances / strides[:, None]
         return distances
 
