@@ -6,11 +6,11 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from detkit.models.layers import Integral, Scale
-from detkit.models.losses.iou_loss import aligned_iou
 from detkit.models.losses.quality_focal_loss import soft_target_from_labels
 from detkit.models.utils.level_maps import flatten_levels
 from detkit.registry import MODELS
 from detkit.structures import GtBatch
+from detkit.structures.bbox import aligned_iou
 from .anchor_head import AnchorHead
 from .atss_head import HEAD_GN, ONE_SQUARE_ANCHOR, prior_centres
 from .dense_targets import DenseTargets
