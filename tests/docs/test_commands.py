@@ -45,6 +45,8 @@ RUN_BY = {
     # downloads a torch release (GBs): its smoke list and usage are tested, docs/compat.md
     # records its runs
     'tools/compat_check.sh': 'tests/tools/test_compat_check.py',
+    # needs a GPU machine: its syntax and the tests it runs are checked
+    'tools/gpu_selfcheck.sh': 'tests/tools/test_gpu_selfcheck.py',
 }
 
 
