@@ -65,9 +65,10 @@ class AnchorFreeHead(DenseHead):
                                     conv_bias)
         self.reg_convs = conv_tower(in_channels, feat_channels, stacked_convs, norm_cfg,
                                     conv_bias)
-        tower_out = feat_channels if stacked_convs > 0 else in_channels
-        self.conv_cls = nn.Conv2d(tower_out, num_classes, 3, padding=1)
-        self.conv_reg = nn.Conv2d(tower_out, 4, 3, padding=1)
+        # what the prediction convs read: the towers' output, or the input without towers
+        self.tower_channels = feat_channels if stacked_convs > 0 else in_channels
+        self.conv_cls = nn.Conv2d(self.tower_channels, num_classes, 3, padding=1)
+        self.conv_reg = nn.Conv2d(self.tower_channels, 4, 3, padding=1)
 
     def init_weights(self) -> None:
         """N(0, 0.01) convs, zero biases, ``conv_cls`` bias from ``prior_prob``."""

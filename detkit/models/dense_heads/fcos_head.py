@@ -98,8 +98,7 @@ class FCOSHead(AnchorFreeHead):
         self.norm_on_bbox = norm_on_bbox
         self.centerness_on_reg = centerness_on_reg
         self.loss_centerness = MODELS.build(loss_centerness)
-        tower_out = feat_channels if stacked_convs > 0 else in_channels
-        self.conv_centerness = nn.Conv2d(tower_out, 1, 3, padding=1)
+        self.conv_centerness = nn.Conv2d(self.tower_channels, 1, 3, padding=1)
         self.scales = nn.ModuleList(Scale(1.0) for _ in self.strides)
 
     def _check_targets_cfg(self, regress_ranges: Sequence, center_sample_radius: float) -> None:

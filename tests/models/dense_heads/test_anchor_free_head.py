@@ -50,7 +50,7 @@ def test_tower_outputs_and_init():
 
 def test_without_tower_the_predictors_read_the_input():
     head = build(stacked_convs=0)
-    assert len(head.cls_convs) == 0 and head.conv_cls.in_channels == 8
+    assert len(head.cls_convs) == 0 and head.conv_cls.in_channels == head.tower_channels == 8
 
 
 @pytest.mark.parametrize('kwargs, error, message', [
