@@ -74,8 +74,10 @@ class GraphTrainStep:
         self.iters = 0
         self.dropped_gts = 0
         self.images = 0
-        self._static: Dict[Tuple[int, int], dict] = {}
-        self._graphs: Dict[Tuple[int, int], torch.cuda.CUDAGraph] = {}
+        self.batch_size: Optional[int] = None
+        # keyed by (canvas, batch size)
+        self._static: Dict[Tuple[Tuple[int, int], int], dict] = {}
+        self._graphs: Dict[Tuple[Tuple[int, int], int], torch.cuda.CUDAGraph] = {}
         self._sums: Optional[Dict[str, Tensor]] = None
         self._summed_iters = 0
 
@@ -111,13 +113,22 @@ class GraphTrainStep:
         return dict(canvas=canvas, inputs=inputs, gts=gts)
 
     def __call__(self, data: dict) -> None:
-        """Train on one batch from the dataloader; losses accumulate for :meth:`read_losses`."""
+        """Train on one batch from the dataloader; losses accumulate for :meth:`read_losses`.
+
+        Batches of the first batch's size are replayed from a graph (one per
+        canvas); a smaller one (the end of an epoch) runs the same static step
+        eagerly: it writes into the same gradient tensors, so nothing breaks.
+        """
         batch = self.prepare(data)
         self._note_dropped(batch['gts'])
-        static = self._buffers(batch)
-        graph = self._graphs.get(batch['canvas'])
-        if graph is None and self.capture and self.iters >= self.warmup_iters:
-            graph = self._graphs[batch['canvas']] = self._capture(static)
+        key = (batch['canvas'], batch['gts'].num_imgs)
+        if self.batch_size is None:
+            self.batch_size = key[1]
+        static = self._buffers(key, batch)
+        graph = self._graphs.get(key)
+        if (graph is None and self.capture and key[1] == self.batch_size
+                and self.iters >= self.warmup_iters):
+            graph = self._graphs[key] = self._capture(static)
         if graph is not None:
             graph.replay()
             self._update()
@@ -140,20 +151,16 @@ class GraphTrainStep:
             yield
         torch.cuda.current_stream().wait_stream(stream)
 
-    def _buffers(self, batch: dict) -> dict:
-        """The static tensors of this canvas, now holding ``batch``."""
-        static = self._static.get(batch['canvas'])
+    def _buffers(self, key: Tuple[Tuple[int, int], int], batch: dict) -> dict:
+        """The static tensors of this canvas and batch size, now holding ``batch``."""
+        static = self._static.get(key)
         gts: GtBatch = batch['gts']
         if static is None:
             static = dict(inputs=batch['inputs'].clone(),
                           gts=GtBatch(**{k: v.clone() if isinstance(v, Tensor) else v
                                          for k, v in vars(gts).items()}))
-            self._static[batch['canvas']] = static
+            self._static[key] = static
             return static
-        if static['inputs'].shape != batch['inputs'].shape:
-            raise ValueError(f'cuda_graph: batch size changed from '
-                             f'{static["inputs"].shape[0]} to {batch["inputs"].shape[0]}; '
-                             f'use drop_last=True in the train dataloader')
         static['inputs'].copy_(batch['inputs'], non_blocking=True)
         for name, value in vars(gts).items():
             if isinstance(value, Tensor):

@@ -65,6 +65,10 @@ def test_canvas_orientation_capacity_and_errors(load_ref, log_messages):
     assert batch['gts'].bboxes.shape[1] == 1 and batch['gts'].ignore_valid.shape == (2, 16)
     step(step_batch(ref['inputs'], 0))
     assert any('2 gts beyond max_gts=1 per image' in m for m in log_messages)
+    last = step_batch(ref['inputs'], 0)
+    last = dict(inputs=last['inputs'][:1], data_samples=last['data_samples'][:1])
+    step(last)  # a smaller last batch runs on its own buffers
+    assert sorted(k[1] for k in step._static) == [1, 2] and step.batch_size == 2
     small = GraphTrainStep(model, optim, canvas=(96, 96), capture=False)
     with pytest.raises(ValueError, match='does not fit the canvas'):
         small(step_batch(ref['inputs'], 0))
