@@ -9,6 +9,7 @@
 # training + testing, safe checkpoint loading. The venv lives under
 # $COMPAT_DIR (default /tmp/detkit-compat) and is deleted afterwards unless
 # KEEP=1; PyPI's CUDA builds of torch take 3-6 GB there while it runs.
+# FULL=1 runs the whole test suite instead (with all extras), to see what else breaks.
 # The last line says PASS or FAIL, the versions, the time and the disk used.
 set -euo pipefail
 TORCH=${1:?usage: bash tools/compat_check.sh TORCH_VERSION [MMENGINE_VERSION]}
@@ -27,6 +28,14 @@ SMOKE=(
   tests/tools/test_dist_train.py::test_dist_train_then_dist_test_with_two_ranks
   tests/robustness/test_checkpoints.py
 )
+PYTEST_ARGS=(-x "${SMOKE[@]}")
+EXTRAS=tests
+SUITE="smoke subset"
+if [ "${FULL:-0}" = 1 ]; then
+  PYTEST_ARGS=(tests)
+  EXTRAS=tests,viz,onnx,fast_eval
+  SUITE="full suite"
+fi
 
 mkdir -p "${COMPAT_DIR:=/tmp/detkit-compat}"
 WORK=$(mktemp -d "$COMPAT_DIR/torch-$TORCH.XXXXXX")
@@ -50,7 +59,7 @@ if [ "$MAJOR" -eq 2 ] && [ "$MINOR" -lt 4 ]; then
   REQUIREMENTS+=("numpy<2")   # PyPI's torch < 2.4 predates NumPy 2 (June 2024)
 fi
 # (the filter drops pip's notes about this machine's local index folders)
-"${PIP[@]}" "${REQUIREMENTS[@]}" "$WORK/src[tests]" 2>&1 | { grep -v 'is neither a file nor a directory' || true; }
+"${PIP[@]}" "${REQUIREMENTS[@]}" "$WORK/src[$EXTRAS]" 2>&1 | { grep -v 'is neither a file nor a directory' || true; }
 "$WORK/venv/bin/python" - <<'EOF'
 import importlib.metadata as m
 print('installed:', ', '.join(f'{p} {m.version(p)}' for p in
@@ -59,10 +68,10 @@ EOF
 DISK=$(du -sh "$WORK" | cut -f1)
 
 STATUS=PASS
-(cd "$WORK/src" && OMP_NUM_THREADS=1 "$WORK/venv/bin/python" -m pytest -q -x "${SMOKE[@]}") \
+(cd "$WORK/src" && OMP_NUM_THREADS=1 "$WORK/venv/bin/python" -m pytest -q "${PYTEST_ARGS[@]}") \
   || STATUS=FAIL
 SECONDS_TAKEN=$(( $(date +%s) - START ))
-echo "$STATUS: torch $TORCH, torchvision $TORCHVISION, mmengine ${MMENGINE:-newest}," \
+echo "$STATUS ($SUITE): torch $TORCH, torchvision $TORCHVISION, mmengine ${MMENGINE:-newest}," \
   "python $("$PYTHON" -c 'import platform; print(platform.python_version())'):" \
   "${SECONDS_TAKEN} s, venv $DISK, $(date -u +%F)"
 [ "$STATUS" = PASS ]
