@@ -1,2 +1,2 @@
 """The fault suite reuses the dataset fixtures (tool fixtures live in tests/conftest.py)."""
-from datasets.conftest import build_coco, log_messages, make_coco  # noqa: F401
+from datasets.conftest import build_coco, make_coco  # noqa: F401
