@@ -1,6 +1,6 @@
 """From-scratch training parity: detkit vs torchvision's RetinaNet, same recipe, several seeds.
 
-    python benchmarks/train_parity.py                       # CPU size, 3 seeds each (~30 min, 2 cores)
+    python benchmarks/train_parity.py                   # CPU size, 3 seeds each (2 cores)
     python benchmarks/train_parity.py --preset full         # the issue's recipe (GPU, ~100 s a run)
     python benchmarks/train_parity.py --frameworks detkit \\
         --cfg-options model.backbone.zero_init_residual=False   # an ablation, detkit only

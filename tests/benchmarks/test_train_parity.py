@@ -1,4 +1,4 @@
-"""benchmarks/train_parity.py: the shared metric, the recipe, and a 2-iteration run of both sides."""
+"""benchmarks/train_parity.py: the shared metric, the recipe, a 2-iteration run of both sides."""
 import json
 import os
 

@@ -31,7 +31,7 @@ def step_batch(inputs: dict, step: int) -> dict:
 
 @pytest.fixture(scope='module')
 def run(load_ref):
-    """detkit's run of the reference's 3 steps: what it logged, step-1 grads, BN stats, final state."""
+    """detkit's run of the 3 reference steps: logged losses, step-1 grads, BN stats, final state."""
     ref = load_ref('train_steps')
     meta, inputs = ref['meta'], ref['inputs']
     torch.manual_seed(inputs['seed'])
