@@ -57,8 +57,8 @@ def test_two_iterations_of_both_frameworks(synthetic_root, tmp_path, capsys):
         assert 0 <= run['mAP'] <= run['mAP50'] <= 1
     # both start from the focal-loss prior: about 1.1 per positive
     assert all(0.5 < r['curve']['loss_cls'][0] < 2 for r in runs)
-    # torchvision's residual branches start at 1, MMDetection's (zero_init_residual) at 0
-    assert [round(r['residual_scale'], 2) for r in runs] == [1.0, 0.0]
+    # both start with live residual branches (the scratch config: zero_init_residual=False)
+    assert [round(r['residual_scale'], 2) for r in runs] == [1.0, 1.0]
     out = capsys.readouterr().out
     assert 'torchvision  seed 3: mAP' in out and '| detkit | 1 |' in out
     assert os.path.getsize(tmp_path / 'loss_curves.png') > 10_000
