@@ -3,7 +3,8 @@
     python benchmarks/train_parity.py                   # CPU size, 3 seeds each (2 cores)
     python benchmarks/train_parity.py --preset full         # the issue's recipe (GPU, ~100 s a run)
     python benchmarks/train_parity.py --frameworks detkit \\
-        --cfg-options model.backbone.zero_init_residual=False   # an ablation, detkit only
+        --cfg-options model.backbone.zero_init_residual=True    # an ablation, detkit only
+    python benchmarks/train_parity.py --merge A/results.json B/results.json   # runs made apart
 
 Both frameworks train a from-scratch ResNet-18 RetinaNet with the recipe of
 ``--preset`` (see ``benchmarks/parity_common.py``) on detkit's synthetic set
@@ -54,6 +55,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'on first use)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     parser.add_argument('--out-dir', default='work_dirs/train_parity')
+    parser.add_argument('--merge', nargs='+', metavar='RESULTS_JSON',
+                        help='train nothing: table and curves of the runs in these files '
+                             '(e.g. seeds run in parallel); they must share one recipe')
     return parser.parse_args(argv)
 
 
@@ -83,7 +87,8 @@ def run_one(framework: str, recipe: Recipe, seed: int, root: str, args) -> dict:
         model, curve, val_loader = parity_detkit.train(cfg)
         detections = parity_detkit.predict(model, val_loader)
     metrics = evaluate(root, detections)
-    return dict(framework=framework, seed=seed, seconds=time.time() - start, curve=curve,
+    return dict(framework=framework, name=run_name(framework, args.cfg_options), seed=seed,
+                seconds=time.time() - start, curve=curve,
                 residual_scale=residual_scale(model), **metrics)
 
 
@@ -98,26 +103,30 @@ def residual_scale(model: torch.nn.Module) -> float:
     return float(torch.stack(gammas).mean())
 
 
+def run_name(framework: str, cfg_options: dict) -> str:
+    """How a run is listed: the framework, and detkit's config overrides if any."""
+    if framework == 'detkit' and cfg_options:
+        return 'detkit (' + ', '.join(f'{k}={v}' for k, v in cfg_options.items()) + ')'
+    return framework
+
+
 def summary(runs: List[dict]) -> Dict[str, dict]:
-    """Per framework: mean and sd (n - 1) of mAP and mAP50 over its seeds."""
-    out = {}
-    for framework in FRAMEWORKS:
-        mine = [r for r in runs if r['framework'] == framework]
-        if not mine:
-            continue
-        out[framework] = {}
+    """Per run name (in order of appearance): mean and sd (n - 1) of mAP and mAP50."""
+    out: Dict[str, dict] = {}
+    for name in dict.fromkeys(r['name'] for r in runs):
+        mine = [r for r in runs if r['name'] == name]
+        out[name] = dict(runs=len(mine))
         for key in ('mAP', 'mAP50'):
             values = [r[key] for r in mine]
             sd = statistics.stdev(values) if len(values) > 1 else float('nan')
-            out[framework][key] = (statistics.fmean(values), sd)
-        out[framework]['runs'] = len(mine)
+            out[name][key] = (statistics.fmean(values), sd)
     return out
 
 
 def format_summary(table: Dict[str, dict]) -> str:
-    lines = ['| framework | runs | mAP (mean ± sd) | mAP50 (mean ± sd) |', '|---|---|---|---|']
-    for framework, row in table.items():
-        lines.append(f"| {framework} | {row['runs']} | {row['mAP'][0]:.3f} ± {row['mAP'][1]:.3f}"
+    lines = ['| run | seeds | mAP (mean ± sd) | mAP50 (mean ± sd) |', '|---|---|---|---|']
+    for name, row in table.items():
+        lines.append(f"| {name} | {row['runs']} | {row['mAP'][0]:.3f} ± {row['mAP'][1]:.3f}"
                      f" | {row['mAP50'][0]:.3f} ± {row['mAP50'][1]:.3f} |")
     return '\n'.join(lines)
 
@@ -131,43 +140,65 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
 
 
 def plot_curves(runs: List[dict], path: str, window: int = 20) -> None:
-    """loss_cls and loss_bbox per iteration, mean over seeds, one line per framework."""
+    """loss_cls and loss_bbox per iteration, mean over seeds, one line per run name."""
     plt = pyplot('the loss-curve plot of train_parity.py')
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key in zip(axes, ('loss_cls', 'loss_bbox')):
-        for framework in FRAMEWORKS:
-            curves = [r['curve'][key] for r in runs if r['framework'] == framework]
-            if curves:
-                mean = np.mean([smooth(c, window) for c in curves], axis=0)
-                ax.plot(np.arange(1, len(mean) + 1), mean,
-                        label=f'{framework} ({len(curves)} seeds)')
+        for name in dict.fromkeys(r['name'] for r in runs):
+            curves = [r['curve'][key] for r in runs if r['name'] == name]
+            mean = np.mean([smooth(c, window) for c in curves], axis=0)
+            ax.plot(np.arange(1, len(mean) + 1), mean, label=f'{name} ({len(curves)} seeds)')
         ax.set_xlabel('iteration')
         ax.set_title(f'{key} (moving average of {window})')
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def print_run(run: dict) -> None:
+    print(f"{run['name']} seed {run['seed']}: mAP {run['mAP']:.3f}  "
+          f"mAP50 {run['mAP50']:.3f}  residual scale {run['residual_scale']:.3f}  "
+          f"({run['seconds']:.0f} s)", flush=True)
+
+
+def merged_runs(paths: Sequence[str]) -> tuple:
+    """``(recipe dict, runs)`` of several ``results.json``; their recipes must agree."""
+    recipe, runs = None, []
+    for path in paths:
+        with open(path) as f:
+            report = json.load(f)
+        if recipe is not None and report['recipe'] != recipe:
+            raise ValueError(f'{path} was trained with another recipe than {paths[0]}: '
+                             f'{report["recipe"]} vs {recipe}')
+        recipe = report['recipe']
+        runs += [dict(run, name=run_name(run['framework'], report['cfg_options']))
+                 for run in report['runs']]
+    return recipe, runs
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    recipe = scaled_recipe(PRESETS[args.preset], args.iters)
-    root = os.path.abspath(args.data_root) if args.data_root else ensure_synthetic_dataset()
     os.makedirs(args.out_dir, exist_ok=True)
-    runs = []
-    for seed in args.seeds:
-        for framework in args.frameworks:
-            run = run_one(framework, recipe, seed, root, args)
-            runs.append(run)
-            print(f"{framework:12s} seed {seed}: mAP {run['mAP']:.3f}  mAP50 {run['mAP50']:.3f}"
-                  f"  residual scale {run['residual_scale']:.3f}  ({run['seconds']:.0f} s)",
-                  flush=True)
+    if args.merge:
+        recipe, runs = merged_runs(args.merge)
+        for run in runs:
+            print_run(run)
+    else:
+        recipe_obj = scaled_recipe(PRESETS[args.preset], args.iters)
+        recipe = recipe_obj.__dict__
+        root = os.path.abspath(args.data_root) if args.data_root else ensure_synthetic_dataset()
+        runs = []
+        for seed in args.seeds:
+            for framework in args.frameworks:
+                runs.append(run_one(framework, recipe_obj, seed, root, args))
+                print_run(runs[-1])
     table = summary(runs)
     print(format_summary(table))
     plot_curves(runs, os.path.join(args.out_dir, 'loss_curves.png'))
-    report = dict(recipe=recipe.__dict__, preset=args.preset, cfg_options=args.cfg_options,
+    report = dict(recipe=recipe, preset=args.preset, cfg_options=args.cfg_options,
                   summary=table, runs=runs)
     with open(os.path.join(args.out_dir, 'results.json'), 'w') as f:
         json.dump(report, f)

@@ -26,12 +26,29 @@ def test_scaled_recipe_moves_warmup_and_steps_with_the_iterations():
 
 
 def test_summary_is_mean_and_sample_sd_per_framework():
-    runs = [dict(framework='detkit', mAP=m, mAP50=2 * m) for m in (0.1, 0.2, 0.3)]
-    table = train_parity.summary(runs + [dict(framework='torchvision', mAP=0.5, mAP50=0.6)])
+    runs = [dict(name='detkit', mAP=m, mAP50=2 * m) for m in (0.1, 0.2, 0.3)]
+    table = train_parity.summary(runs + [dict(name='torchvision', mAP=0.5, mAP50=0.6)])
     assert table['detkit']['mAP'] == pytest.approx((0.2, 0.1))
     assert table['detkit']['mAP50'] == pytest.approx((0.4, 0.2))
     assert table['torchvision']['runs'] == 1
     assert '| detkit | 3 | 0.200 ± 0.100 | 0.400 ± 0.200 |' in train_parity.format_summary(table)
+
+
+def test_merge_lists_detkit_variants_apart(tmp_path, capsys):
+    recipe = dict(PRESETS['cpu'].__dict__)
+    paths = []
+    for i, (framework, options, m) in enumerate([('torchvision', {}, 0.2), ('detkit', {}, 0.3),
+                                                  ('detkit', {'a.b': True}, 0.1)]):
+        run = dict(framework=framework, seed=0, seconds=1.0, mAP=m, mAP50=m, residual_scale=1.0,
+                   curve=dict(loss_cls=[1.1, 1.0], loss_bbox=[0.8, 0.7]))
+        paths.append(tmp_path / f'{i}.json')
+        paths[-1].write_text(json.dumps(dict(recipe=recipe, cfg_options=options, runs=[run])))
+    report = train_parity.main(['--merge', *map(str, paths), '--out-dir', str(tmp_path)])
+    assert list(report['summary']) == ['torchvision', 'detkit', 'detkit (a.b=True)']
+    assert '| detkit (a.b=True) | 1 | 0.100 ± nan |' in capsys.readouterr().out
+    paths[0].write_text(json.dumps(dict(recipe=dict(recipe, lr=1.0), cfg_options={}, runs=[])))
+    with pytest.raises(ValueError, match='another recipe'):
+        train_parity.main(['--merge', *map(str, paths), '--out-dir', str(tmp_path)])
 
 
 def test_ground_truth_as_detections_scores_one(synthetic_root):
@@ -60,7 +77,7 @@ def test_two_iterations_of_both_frameworks(synthetic_root, tmp_path, capsys):
     # both start with live residual branches (the scratch config: zero_init_residual=False)
     assert [round(r['residual_scale'], 2) for r in runs] == [1.0, 1.0]
     out = capsys.readouterr().out
-    assert 'torchvision  seed 3: mAP' in out and '| detkit | 1 |' in out
+    assert 'torchvision seed 3: mAP' in out and '| detkit | 1 |' in out
     assert os.path.getsize(tmp_path / 'loss_curves.png') > 10_000
     assert json.loads((tmp_path / 'results.json').read_text())['recipe']['iters'] == 2
 
