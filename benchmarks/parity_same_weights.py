@@ -16,7 +16,6 @@ per-image ``sum / num_pos_i``, MMDetection divides the batch sum by
 """
 import argparse
 import os
-import re
 import sys
 from typing import Dict, Optional, Sequence
 
@@ -31,42 +30,22 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 from benchmarks import parity_detkit, parity_torchvision  # noqa: E402
 from benchmarks.parity_common import PRESETS, Recipe, load_split  # noqa: E402
+from detkit.apis.model_converters import convert_torchvision_retinanet  # noqa: E402
 from detkit.datasets.synthetic import SYNTHETIC_CLASSES, ensure_synthetic_dataset  # noqa: E402
 from detkit.registry import MODELS  # noqa: E402
 from detkit.structures import DetDataSample  # noqa: E402
 
-# torchvision name pattern -> detkit name (MMDetection's state-dict names)
-RENAMES = (
-    (r'backbone\.body\.(.*)', r'backbone.\1'),
-    (r'backbone\.fpn\.inner_blocks\.(\d)\.0\.(\w+)', r'neck.lateral_convs.\1.conv.\2'),
-    (r'backbone\.fpn\.layer_blocks\.(\d)\.0\.(\w+)', r'neck.fpn_convs.\1.conv.\2'),
-    (r'backbone\.fpn\.extra_blocks\.p6\.(\w+)', r'neck.fpn_convs.3.conv.\1'),
-    (r'backbone\.fpn\.extra_blocks\.p7\.(\w+)', r'neck.fpn_convs.4.conv.\1'),
-    (r'head\.classification_head\.conv\.(\d)\.0\.(\w+)', r'bbox_head.cls_convs.\1.conv.\2'),
-    (r'head\.regression_head\.conv\.(\d)\.0\.(\w+)', r'bbox_head.reg_convs.\1.conv.\2'),
-    (r'head\.classification_head\.cls_logits\.(\w+)', r'bbox_head.retina_cls.\1'),
-    (r'head\.regression_head\.bbox_reg\.(\w+)', r'bbox_head.retina_reg.\1'),
-)
-
-
-def detkit_name(tv_name: str) -> str:
-    """detkit's name of a torchvision RetinaNet state-dict entry."""
-    for pattern, replacement in RENAMES:
-        if re.fullmatch(pattern, tv_name):
-            return re.sub(pattern, replacement, tv_name)
-    raise KeyError(f'no detkit name for torchvision parameter {tv_name!r}')
-
-
 def build_pair(recipe: Recipe, data_root: str, seed: int) -> tuple:
-    """``(torchvision model, detkit model)`` with identical weights."""
+    """``(torchvision model, detkit model, torchvision name -> detkit name)``, same weights."""
     torch.manual_seed(seed)
     tv_model = parity_torchvision.build_model(recipe, len(SYNTHETIC_CLASSES))
     cfg = parity_detkit.recipe_config(parity_detkit.DEFAULT_CONFIG, recipe, seed, '', data_root,
                                       {'model.neck.relu_before_extra_convs': True})
     dk_model = MODELS.build(cfg.model)
-    dk_model.load_state_dict({detkit_name(k): v for k, v in tv_model.state_dict().items()},
-                             strict=True)
-    return tv_model, dk_model
+    tv_state = tv_model.state_dict()
+    state, _ = convert_torchvision_retinanet(tv_state)
+    dk_model.load_state_dict(state, strict=True)
+    return tv_model, dk_model, dict(zip(tv_state, state))
 
 
 def same_size_images(images: list, count: int = 4) -> list:
@@ -82,7 +61,7 @@ def same_size_images(images: list, count: int = 4) -> list:
 
 def losses_and_grads(recipe: Recipe, data_root: str, seed: int = 0, count: int = 4) -> dict:
     """Both frameworks' losses and per-parameter gradients (detkit names) on one batch."""
-    tv_model, dk_model = build_pair(recipe, data_root, seed)
+    tv_model, dk_model, names = build_pair(recipe, data_root, seed)
     _, images = load_split(data_root, 'train')
     batch = same_size_images(images, count)
     samples = []
@@ -105,7 +84,7 @@ def losses_and_grads(recipe: Recipe, data_root: str, seed: int = 0, count: int =
                          [dict(boxes=torch.from_numpy(img['boxes']),
                                labels=torch.from_numpy(img['labels'])) for img, _ in batch])
     (tv_losses['classification'] + tv_losses['bbox_regression']).backward()
-    tv_grads = {detkit_name(n): p.grad for n, p in tv_model.named_parameters()}
+    tv_grads = {names[n]: p.grad for n, p in tv_model.named_parameters()}
     return dict(
         detkit={k: float(dk_log[k].detach()) for k in ('loss_cls', 'loss_bbox')},
         torchvision=dict(loss_cls=float(tv_losses['classification'].detach()),
