@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from mmengine.structures import InstanceData
 
 from detkit.models.utils.level_maps import flatten_levels
 from detkit.registry import MODELS
@@ -93,3 +94,20 @@ def test_centerness_multiplies_the_scores(case):
     half = [torch.zeros_like(c) for c in centernesses]  # sigmoid 0.5
     factored = head.predict_by_feat(cls_scores, bbox_preds, half, batch_img_metas=case.metas)
     torch.testing.assert_close(factored[0].scores, plain[0].scores * 0.5)
+
+
+def test_ignore_regions_take_anchors_out_of_the_classification_loss(case):
+    cfg = case.ref['meta']['head_cfg']
+    head = case.build(train_cfg=dict(cfg['train_cfg'], assigner=dict(
+        type='ATSSAssigner', topk=9, ignore_iof_thr=0.5)))
+    ignore = [InstanceData(bboxes=torch.tensor([[200., 0., 384., 120.]])),
+              InstanceData(bboxes=torch.zeros(0, 4))]
+    plain = head.loss_by_feat(*case.head_outputs(), case.gts, case.metas)
+    ignored = head.loss_by_feat(*case.head_outputs(), case.gts, case.metas, ignore)
+    assert ignored['loss_cls'] < plain['loss_cls']
+    sizes = [tuple(s.shape[-2:]) for s in case.outputs['cls_scores']]
+    targets = head.get_targets(sizes, case.gts, case.metas, ignore)
+    plain_targets = head.get_targets(sizes, case.gts, case.metas)
+    dropped = (plain_targets.label_weights > 0) & (targets.label_weights == 0)
+    assert dropped[0].sum() > 0 and dropped[1].sum() == 0
+    assert torch.equal(targets.pos_mask[1], plain_targets.pos_mask[1])
