@@ -13,6 +13,7 @@ import torch
 from mmengine.optim import build_optim_wrapper
 
 from detkit.engine import GraphTrainStep
+from detkit.utils.compat import grad_scaler_class
 from .compare import CompareConfig
 from .detkit_side import DetkitSide
 from .inputs import make_batch
@@ -50,7 +51,7 @@ def _torchvision(side: TorchvisionSide, batch, opts: BenchOptions) -> Callable[[
     model, images, targets = side.model, side._images(batch), side._targets(batch)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, **{k: v for k, v in SGD.items() if k != 'type'})
-    scaler = torch.amp.GradScaler(enabled=opts.amp and side.device.type == 'cuda')
+    scaler = grad_scaler_class()(enabled=opts.amp and side.device.type == 'cuda')
     model.train()
 
     def step() -> None:

@@ -15,6 +15,9 @@ here, by looking at the signature or attribute that torch actually has:
 - :func:`load_weights_only`: ``torch.load(weights_only=True)`` with an
   allow-list (``torch.serialization.safe_globals``, torch 2.5), or on older
   torch the same restriction made by an allow-list unpickler.
+- :func:`grad_scaler_class`, :func:`flop_counter`: ``torch.amp.GradScaler``
+  (torch 2.3) and per-module FLOP counts without being given the modules
+  (torch 2.4), with their older forms.
 - :func:`require_keywords`: a feature without fallback (ONNX export through
   ``torch.export``, torch 2.5) names the torch it needs.
 """
@@ -150,6 +153,25 @@ def ddp_buffer_sync_kwargs() -> Dict[str, bool]:
     if accepts_keyword(DistributedDataParallel.__init__, 'forward_sync_buffers'):
         return {'forward_sync_buffers': False}
     return {'broadcast_buffers': False}
+
+
+def grad_scaler_class() -> type:
+    """``torch.amp.GradScaler`` (torch 2.3), before it ``torch.cuda.amp.GradScaler``."""
+    import torch
+    return getattr(torch.amp, 'GradScaler', None) or torch.cuda.amp.GradScaler
+
+
+def flop_counter(model: Any) -> Any:
+    """A ``FlopCounterMode`` that counts per submodule of ``model`` (names ``Class.sub``).
+
+    torch >= 2.4 tracks every module by itself (``mod_tracker``); older torch
+    only the modules it is given, under the same names.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    if hasattr(counter, 'mod_tracker'):
+        return counter
+    return FlopCounterMode(model, display=False)
 
 
 def _allow_list_pickle_module(allowed: Dict[str, Any]) -> types.ModuleType:

@@ -207,3 +207,32 @@ def test_onnx_export_on_torch_2_1_names_the_torch_it_needs(monkeypatch):
         'ONNX export calls torch.onnx.export(dynamo=..., dynamic_shapes=..., '
         f'external_data=...), which torch {torch.__version__} does not have: it needs '
         'torch>=2.5.')
+
+
+def test_grad_scaler_of_the_installed_torch():
+    expected = torch.amp.GradScaler if hasattr(torch.amp, 'GradScaler') else \
+        torch.cuda.amp.GradScaler
+    assert compat.grad_scaler_class() is expected
+
+
+def test_grad_scaler_before_torch_2_3(monkeypatch):
+    monkeypatch.delattr(torch.amp, 'GradScaler', raising=False)
+    assert compat.grad_scaler_class() is torch.cuda.amp.GradScaler
+
+
+def test_flop_counter_tracks_modules_by_itself_here():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3))
+    counter = compat.flop_counter(model)
+    with counter:
+        model(torch.zeros(1, 3, 8, 8))
+    assert sum(counter.get_flop_counts()['Sequential.0'].values()) == 2 * 3 * 9 * 4 * 36
+
+
+def test_flop_counter_is_given_the_model_before_torch_2_4(monkeypatch):
+    class Torch21FlopCounterMode:  # no mod_tracker: counts only the modules it is given
+        def __init__(self, mods=None, depth=2, display=True, custom_mapping=None):
+            self.mods = mods
+
+    monkeypatch.setattr(torch.utils.flop_counter, 'FlopCounterMode', Torch21FlopCounterMode)
+    model = nn.Linear(2, 2)
+    assert compat.flop_counter(model).mods is model

@@ -10,11 +10,15 @@ from mmengine.config import Config
 from detkit.apis import init_detector
 from detkit.registry import MODELS
 from detkit.structures import DetDataSample
+from detkit.utils.compat import accepts_keyword
 from detkit.utils.optional_import import import_optional
 
 onnx = pytest.importorskip('onnx', reason='needs the onnx extra: pip install "detkit[onnx]"')
 ort = pytest.importorskip('onnxruntime', reason='needs the onnx extra')
 pytest.importorskip('onnxscript', reason='needs the onnx extra')
+if not accepts_keyword(torch.onnx.export, 'dynamo'):
+    pytest.skip('ONNX export needs torch>=2.5 (torch.onnx.export(dynamo=True))',
+                allow_module_level=True)
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'configs' / 'retinanet_r18_fpn_synthetic.py'

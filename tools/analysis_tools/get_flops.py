@@ -18,11 +18,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import DictAction
-from torch.utils.flop_counter import FlopCounterMode
 
 from detkit.apis.inference import as_config
 from detkit.engine.runner_utils import run_tool
 from detkit.registry import MODELS
+from detkit.utils.compat import flop_counter
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -54,7 +54,7 @@ def input_shape(model: torch.nn.Module, shape: Sequence[int],
 
 def count(model: torch.nn.Module, height: int, width: int) -> Dict[str, int]:
     """FLOPs per module name (``''`` for the whole model) of one forward pass."""
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter(model)
     with counter, torch.no_grad():
         model(torch.zeros(1, 3, height, width), mode='tensor')
     root = type(model).__name__
