@@ -15,11 +15,11 @@ here, by looking at the signature or attribute that torch actually has:
 - :func:`load_weights_only`: ``torch.load(weights_only=True)`` with an
   allow-list (``torch.serialization.safe_globals``, torch 2.5), or on older
   torch the same restriction made by an allow-list unpickler.
-- :func:`grad_scaler_class`, :func:`flop_counter`: ``torch.amp.GradScaler``
-  (torch 2.3) and per-module FLOP counts without being given the modules
-  (torch 2.4), with their older forms.
-- :func:`require_keywords`: a feature without fallback (ONNX export through
-  ``torch.export``, torch 2.5) names the torch it needs.
+- :func:`grad_scaler_class`: ``torch.amp.GradScaler`` (torch 2.3), before it
+  ``torch.cuda.amp.GradScaler``.
+- :func:`require_keywords`, :func:`flop_counter`: features without fallback
+  (ONNX export through ``torch.export``, torch 2.5; FLOP counts per module,
+  torch 2.4) name the torch they need.
 """
 import _compat_pickle
 import codecs
@@ -161,17 +161,25 @@ def grad_scaler_class() -> type:
     return getattr(torch.amp, 'GradScaler', None) or torch.cuda.amp.GradScaler
 
 
-def flop_counter(model: Any) -> Any:
-    """A ``FlopCounterMode`` that counts per submodule of ``model`` (names ``Class.sub``).
+def flop_counter(purpose: str) -> Any:
+    """A ``FlopCounterMode`` that counts per module (names ``Class.sub``) by itself.
 
-    torch >= 2.4 tracks every module by itself (``mod_tracker``); older torch
-    only the modules it is given, under the same names.
+    That is torch >= 2.4 (``mod_tracker``). Older torch counts per module
+    only through hooks on modules it is given, and those hooks unpack a
+    tuple argument (FPN's input) into several: no fallback.
+
+    Raises:
+        UnsupportedVersionError: on older torch, naming ``purpose`` and the
+            torch it needs.
     """
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
     counter = FlopCounterMode(display=False)
-    if hasattr(counter, 'mod_tracker'):
-        return counter
-    return FlopCounterMode(model, display=False)
+    if not hasattr(counter, 'mod_tracker'):
+        raise UnsupportedVersionError(
+            f'{purpose} needs FLOP counts per module, which FlopCounterMode of torch '
+            f'{torch.__version__} does not keep by itself: it needs torch>=2.4.')
+    return counter
 
 
 def _allow_list_pickle_module(allowed: Dict[str, Any]) -> types.ModuleType:

@@ -54,7 +54,7 @@ def input_shape(model: torch.nn.Module, shape: Sequence[int],
 
 def count(model: torch.nn.Module, height: int, width: int) -> Dict[str, int]:
     """FLOPs per module name (``''`` for the whole model) of one forward pass."""
-    counter = flop_counter(model)
+    counter = flop_counter('tools/analysis_tools/get_flops.py')
     with counter, torch.no_grad():
         model(torch.zeros(1, 3, height, width), mode='tensor')
     root = type(model).__name__
