@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as torch_dist
+import torch.utils.flop_counter
 from mmengine.registry import MODEL_WRAPPERS
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -221,6 +222,8 @@ def test_grad_scaler_before_torch_2_3(monkeypatch):
     assert compat.grad_scaler_class() is torch.cuda.amp.GradScaler
 
 
+@pytest.mark.skipif(not hasattr(torch.utils.flop_counter.FlopCounterMode(), 'mod_tracker'),
+                    reason='torch < 2.4: the next test is this torch\'s branch')
 def test_flop_counter_tracks_modules_by_itself_here():
     model = nn.Sequential(nn.Conv2d(3, 4, 3))
     counter = compat.flop_counter('counting')
