@@ -55,7 +55,9 @@ PRESETS: Dict[str, Recipe] = {
                    lr=0.0025, warmup=200, steps=(1000, 1300)),
     # 2 CPU cores: half-size images with anchors to match (16-256 px), FPN and
     # head 64 channels, a short schedule with an 8x lr (at 4x, 150 iterations
-    # left both frameworks at mAP 0.000, loss_cls 1.13 -> 1.10).
+    # left both frameworks at mAP 0.000, loss_cls 1.13 -> 1.10). Measured: 400
+    # iterations still leave both at mAP ~0.001 (docs/benchmarks.md); use
+    # --iters 1500 for a run that says something.
     'cpu': Recipe(short=128, long=128, width=64, anchor_base=16, iters=400, batch=4,
                   lr=0.02, warmup=50, steps=(320, 370)),
 }

@@ -104,9 +104,10 @@ def residual_scale(model: torch.nn.Module) -> float:
 
 
 def run_name(framework: str, cfg_options: dict) -> str:
-    """How a run is listed: the framework, and detkit's config overrides if any."""
+    """How a run is listed: the framework, and detkit's config overrides (last key part)."""
     if framework == 'detkit' and cfg_options:
-        return 'detkit (' + ', '.join(f'{k}={v}' for k, v in cfg_options.items()) + ')'
+        return 'detkit (' + ', '.join(f'{k.rsplit(".", 1)[-1]}={v}'
+                                      for k, v in cfg_options.items()) + ')'
     return framework
 
 
@@ -150,7 +151,7 @@ def plot_curves(runs: List[dict], path: str, window: int = 20) -> None:
             ax.plot(np.arange(1, len(mean) + 1), mean, label=f'{name} ({len(curves)} seeds)')
         ax.set_xlabel('iteration')
         ax.set_title(f'{key} (moving average of {window})')
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc='upper right')
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -44,8 +44,8 @@ def test_merge_lists_detkit_variants_apart(tmp_path, capsys):
         paths.append(tmp_path / f'{i}.json')
         paths[-1].write_text(json.dumps(dict(recipe=recipe, cfg_options=options, runs=[run])))
     report = train_parity.main(['--merge', *map(str, paths), '--out-dir', str(tmp_path)])
-    assert list(report['summary']) == ['torchvision', 'detkit', 'detkit (a.b=True)']
-    assert '| detkit (a.b=True) | 1 | 0.100 ± nan |' in capsys.readouterr().out
+    assert list(report['summary']) == ['torchvision', 'detkit', 'detkit (b=True)']
+    assert '| detkit (b=True) | 1 | 0.100 ± nan |' in capsys.readouterr().out
     paths[0].write_text(json.dumps(dict(recipe=dict(recipe, lr=1.0), cfg_options={}, runs=[])))
     with pytest.raises(ValueError, match='another recipe'):
         train_parity.main(['--merge', *map(str, paths), '--out-dir', str(tmp_path)])

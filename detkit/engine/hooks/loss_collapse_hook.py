@@ -15,7 +15,7 @@ from detkit.registry import HOOKS
 
 HINT = ('Hints: lower the learning rate or lengthen the warm-up (param_scheduler), clip '
         'gradients (optim_wrapper.clip_grad=dict(max_norm=35, norm_type=2)); training from '
-        'scratch with SGD, set model.backbone.zero_init_residual=False (docs/training.md, '
+        'scratch with SGD, try model.backbone.zero_init_residual=False (docs/training.md, '
         '"Training from scratch").')
 
 
