@@ -74,7 +74,9 @@ class LossCollapseHook(Hook):
     The line names the iteration, the trailing mean, the initial and lowest
     levels, and what to try. ``collapses`` keeps ``(iteration, value)`` of
     each warning. A model whose losses have no ``key`` is a configuration
-    error (set ``key``, or ``default_hooks.loss_collapse=None``).
+    error (set ``key``, or ``default_hooks.loss_collapse=None``). A resumed
+    run measures its initial level again from its own first ``window``
+    iterations.
 
     Args:
         key: the logged loss term to watch.
