@@ -36,6 +36,8 @@ class AnchorFreeHead(DenseHead):
         prior_prob: initial foreground probability of every point.
     """
 
+    priors_key = 'strides'
+
     def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256,
                  stacked_convs: int = 4, strides: Sequence[int] = (4, 8, 16, 32, 64),
                  dcn_on_last_conv: bool = False, conv_bias: Union[str, bool] = 'auto',

@@ -30,6 +30,8 @@ class AnchorHead(DenseHead):
             instead of encoded targets.
     """
 
+    priors_key = 'anchor_generator'
+
     def __init__(self, num_classes: int, in_channels: int, anchor_generator: Dict,
                  bbox_coder: Dict, loss_cls: Dict, loss_bbox: Dict,
                  reg_decoded_bbox: bool = False, bbox_channels: int = 4,

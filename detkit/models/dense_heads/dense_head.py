@@ -53,6 +53,9 @@ class DenseHead(BaseModule):
         test_cfg: see :class:`DenseTestCfg`.
     """
 
+    #: the config key that sets the priors' strides, named in wiring errors
+    priors_key = 'prior_generator'
+
     def __init__(self, num_classes: int, in_channels: int, prior_generator: Dict,
                  bbox_coder: Dict, loss_cls: Dict, loss_bbox: Dict, bbox_channels: int = 4,
                  train_cfg: Optional[Dict] = None, test_cfg: Optional[Dict] = None,

@@ -55,11 +55,11 @@ class SingleStageDetector(BaseModel):
                              f'{list(neck_in)}: set the neck\'s in_channels={list(maps)} or '
                              f'change the backbone\'s out_indices')
         num_outs = getattr(self.neck, 'num_outs', None)
-        generator = getattr(self.bbox_head, 'prior_generator', None)
+        generator = getattr(self.bbox_head, 'prior_generator', None)  # a DenseHead's
         if num_outs is not None and generator is not None and generator.num_levels != num_outs:
             raise ValueError(
                 f'model.neck gives {num_outs} feature levels (num_outs) but '
-                f'model.bbox_head.anchor_generator has {generator.num_levels} strides '
+                f'model.bbox_head.{self.bbox_head.priors_key} has {generator.num_levels} strides '
                 f'{list(generator.strides)}: give one stride per neck output')
         out_channels = getattr(self.neck, 'out_channels', None)
         in_channels = getattr(self.bbox_head, 'in_channels', None)

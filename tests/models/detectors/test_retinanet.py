@@ -124,8 +124,15 @@ def tiny_cfg():
 def test_strides_must_match_neck_levels():
     cfg = tiny_cfg()
     cfg['neck']['num_outs'] = 4
-    with pytest.raises(ValueError, match='neck gives 4 feature levels .* has 5 strides'):
+    with pytest.raises(ValueError, match='neck gives 4 feature levels .*'
+                       'bbox_head.anchor_generator has 5 strides'):
         MODELS.build(cfg)
+    points = dict(tiny_cfg(), type='FCOS')
+    points['neck']['num_outs'] = 4
+    points['bbox_head'] = dict(type='FCOSHead', num_classes=3, in_channels=16,
+                               feat_channels=16, stacked_convs=1, norm_cfg=None)
+    with pytest.raises(ValueError, match='bbox_head.strides has 5 strides'):
+        MODELS.build(points)
 
 
 def test_head_in_channels_must_match_neck():
