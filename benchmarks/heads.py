@@ -12,10 +12,11 @@ from .options import BenchOptions
 from .timing import median, time_interleaved
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
-#: the heads compared by default: RetinaNet's (the reference of the ratios), ATSS's, GFL's
+#: the heads compared by default: RetinaNet's (the reference of the ratios), ATSS's, GFL's,
+#: FCOS's
 HEAD_CONFIGS = tuple(os.path.join(CONFIGS, path) for path in (
     '_base_/models/retinanet_r50_fpn.py', 'atss/atss_r50_fpn_1x_coco.py',
-    'gfl/gfl_r50_fpn_1x_coco.py'))
+    'gfl/gfl_r50_fpn_1x_coco.py', 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'))
 
 
 def head_outputs(side: DetkitSide, batch_size: int, height: int, width: int,
