@@ -1,33 +1,14 @@
 """Fixtures for comparing dense heads with the MMDetection reference files of tests/data."""
 import copy
-import traceback
 from typing import Callable, Dict, List
 
 import pytest
 import torch
 from mmengine.structures import InstanceData
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from detkit.registry import MODELS
-
-#: ATen ops that read a device tensor back to the host (``.item()``, ``nonzero`` …)
-SYNC_OPS = {'_local_scalar_dense', 'nonzero', 'nonzero_static', 'masked_select', '_unique2',
-            'unique_consecutive', 'unique_dim'}
-
-
-class HostSyncs(TorchDispatchMode):
-    """Records every ATen op that reads values back to the host, with where it was called."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: List[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.overloadpacket.__name__ in SYNC_OPS:
-            where = ''.join(traceback.format_stack(limit=5)[:-1])
-            self.calls.append(f'{func.overloadpacket.__name__} at\n{where}')
-        return func(*args, **(kwargs or {}))
+from detkit.utils.sync_recorder import SyncRecorder
 
 
 class LossRecorder(nn.Module):
@@ -138,12 +119,9 @@ class HeadCase:
     def assert_loss_path_sync_free(self, head: nn.Module) -> None:
         """Loss and backward read no value back to the host (the recorder is checked too)."""
         inputs = self.head_outputs(requires_grad=True)
-        with HostSyncs() as syncs:
+        with SyncRecorder() as syncs:
             sum(head.loss_by_feat(*inputs, self.gts, self.metas).values()).backward()
-        assert syncs.calls == [], syncs.calls[0]
-        with HostSyncs() as control:
-            inputs[0][0].sum().item()
-        assert len(control.calls) == 1
+        assert syncs.events == [], syncs.summary()
 
     def assert_no_gts_gives_only_a_classification_loss(self, head: nn.Module) -> None:
         """Without gts: every box-side loss and its gradient is 0, the class loss is not."""
