@@ -11,24 +11,9 @@ from detkit.registry import MODELS
 from detkit.structures import GtBatch
 from detkit.structures.bbox import centerness_target
 
+from models.dense_heads.ref_inputs import build_head, gts, metas
+
 STRIDES = [8, 16, 32, 64, 128]
-
-
-def build_head(ref, **changes):
-    cfg = copy.deepcopy(ref['meta']['head_cfg'])
-    cfg.update(changes)
-    head = MODELS.build(cfg)
-    head.load_state_dict(ref['inputs']['state_dict'])
-    return head
-
-
-def gts(ref):
-    return [InstanceData(bboxes=b, labels=l) for b, l in
-            zip(ref['inputs']['gt_bboxes'], ref['inputs']['gt_labels'])]
-
-
-def metas(ref):
-    return [{k: tuple(v) for k, v in m.items()} for m in ref['inputs']['img_metas']]
 
 
 def outputs(ref, requires_grad=False):

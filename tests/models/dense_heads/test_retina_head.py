@@ -8,21 +8,7 @@ from mmengine.structures import InstanceData
 
 from detkit.registry import MODELS
 
-
-def build_head(ref):
-    cfg = copy.deepcopy(ref['meta']['head_cfg'])
-    head = MODELS.build(cfg)
-    head.load_state_dict(ref['inputs']['state_dict'])
-    return head
-
-
-def gts(ref):
-    return [InstanceData(bboxes=b, labels=l) for b, l in
-            zip(ref['inputs']['gt_bboxes'], ref['inputs']['gt_labels'])]
-
-
-def metas(ref):
-    return [{k: tuple(v) for k, v in m.items()} for m in ref['inputs']['img_metas']]
+from models.dense_heads.ref_inputs import build_head, gts, metas
 
 
 def test_layout_and_init():
