@@ -54,12 +54,12 @@ PRESETS: Dict[str, Recipe] = {
     'full': Recipe(short=320, long=512, width=256, anchor_base=32, iters=1500, batch=4,
                    lr=0.0025, warmup=200, steps=(1000, 1300)),
     # 2 CPU cores: half-size images with anchors to match (16-256 px), FPN and
-    # head 64 channels, a short schedule with an 8x lr (at 4x, 150 iterations
-    # left both frameworks at mAP 0.000, loss_cls 1.13 -> 1.10). Measured: 400
-    # iterations still leave both at mAP ~0.001 (docs/benchmarks.md); use
-    # --iters 1500 for a run that says something.
-    'cpu': Recipe(short=128, long=128, width=64, anchor_base=16, iters=400, batch=4,
-                  lr=0.02, warmup=50, steps=(320, 370)),
+    # head 64 channels, the full schedule's length with a 4x lr (~10 min of one
+    # core per run). Shorter runs say nothing: 400 iterations at 8x lr left both
+    # frameworks at mAP ~0.001 (loss_cls had only begun to fall from 1.13), and
+    # one detkit seed hit a NaN at lr 0.02.
+    'cpu': Recipe(short=128, long=128, width=64, anchor_base=16, iters=1500, batch=4,
+                  lr=0.01, warmup=200, steps=(1000, 1300)),
 }
 
 

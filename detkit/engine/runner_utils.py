@@ -22,6 +22,7 @@ from mmengine.runner import Runner
 from detkit.utils import check_num_classes
 from detkit.utils.compat import ddp_buffer_sync_kwargs
 from .checkpoint import set_unsafe_load
+from .device_defaults import apply_device_defaults
 from .dist import (describe_collective_failure, init_cpu_distributed,
                    install_termination_message, is_collective_failure, set_timeout)
 
@@ -65,8 +66,9 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     """Set ``cfg.launcher``; on CPUs start gloo now and wrap DDP for CPUs.
 
     With CUDA, mmengine starts NCCL from ``env_cfg.dist_cfg``. In both cases
-    DDP does not broadcast buffers in every ``forward``: the keyword for that
-    depends on the torch version, see :func:`detkit.utils.compat.ddp_buffer_sync_kwargs`.
+    DDP does not broadcast buffers in every ``forward`` (the keyword for that
+    depends on the torch version, see :func:`detkit.utils.compat.ddp_buffer_sync_kwargs`)
+    and keeps the gradients as views of its buckets.
     """
     if 'LOCAL_RANK' not in os.environ and launcher == 'pytorch':
         raise RuntimeError('--launcher pytorch needs torchrun: '
@@ -77,7 +79,9 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     install_termination_message()
     dist_cfg = cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', ConfigDict())
     set_timeout(dist_cfg.get('timeout'))
-    wrapper = dict(type='MMDistributedDataParallel', **ddp_buffer_sync_kwargs())
+    # gradients as views into DDP's all-reduce buckets: no copy in and out per step
+    wrapper = dict(type='MMDistributedDataParallel', gradient_as_bucket_view=True,
+                   **ddp_buffer_sync_kwargs())
     if init_cpu_distributed(launcher, dist_cfg.get('timeout')):
         dist_cfg.backend = 'gloo'
         wrapper['device_ids'] = None  # a CPU module: DDP refuses device ids
@@ -148,8 +152,14 @@ class _DropNoise(logging.Filter):
 
 
 def build_runner(cfg: Config) -> Runner:
-    """``Runner.from_cfg`` (or ``runner_type``), with mmengine's noise filtered."""
+    """``Runner.from_cfg`` (or ``runner_type``) after the device defaults, noise filtered.
+
+    :func:`~detkit.engine.device_defaults.apply_device_defaults` first fills
+    in ``num_workers='auto'``, pinned memory, channels_last and fused
+    optimizers where the config leaves them open.
+    """
     init_default_scope(cfg.get('default_scope', 'detkit'))
+    apply_device_defaults(cfg)
     if 'runner_type' in cfg:
         from detkit.registry import RUNNERS
         runner = RUNNERS.build(cfg)

@@ -31,7 +31,8 @@ def _torch_2_1_ddp_init(self, module, device_ids=None, output_device=None, dim=0
                         gradient_as_bucket_view=False, static_graph=False):
     """DDP.__init__ with torch 2.1's parameters: an unknown keyword is a TypeError
     as it was there; the call itself goes to the installed DDP."""
-    _torch_2_1_ddp_init.calls.append(dict(broadcast_buffers=broadcast_buffers))
+    _torch_2_1_ddp_init.calls.append(dict(broadcast_buffers=broadcast_buffers,
+                                          gradient_as_bucket_view=gradient_as_bucket_view))
     _REAL_DDP_INIT(self, module, device_ids=device_ids, output_device=output_device,
                    dim=dim, broadcast_buffers=broadcast_buffers, process_group=process_group,
                    bucket_cap_mb=bucket_cap_mb, find_unused_parameters=find_unused_parameters,
@@ -159,14 +160,15 @@ def test_cpu_ddp_is_built_with_the_installed_torch(monkeypatch, one_rank_gloo):
     ddp = _build_ddp(wrapper_cfg)  # a deprecated keyword would fail here
     # forward_sync_buffers on new torch; broadcast_buffers is its alias there
     assert getattr(ddp, 'forward_sync_buffers', ddp.broadcast_buffers) is False
+    assert ddp.gradient_as_bucket_view is True
 
 
 def test_cpu_ddp_is_built_with_torch_2_1s_signature(monkeypatch, one_rank_gloo, torch_2_1_ddp):
     wrapper_cfg = _ddp_wrapper_cfg(monkeypatch)
     assert wrapper_cfg == dict(type='MMDistributedDataParallel', broadcast_buffers=False,
-                               device_ids=None)
+                               gradient_as_bucket_view=True, device_ids=None)
     ddp = _build_ddp(wrapper_cfg, deprecation='ignore')  # torch >= 2.13 deprecates it
-    assert torch_2_1_ddp == [dict(broadcast_buffers=False)]
+    assert torch_2_1_ddp == [dict(broadcast_buffers=False, gradient_as_bucket_view=True)]
     assert ddp.broadcast_buffers is False
 
 
@@ -178,7 +180,7 @@ def test_the_new_keyword_is_what_torch_2_1_refused(torch_2_1_ddp):
 
 def test_gpu_ddp_uses_the_detected_keyword_too(monkeypatch, torch_2_1_ddp):
     assert _ddp_wrapper_cfg(monkeypatch, on_cpus=False) == dict(
-        type='MMDistributedDataParallel', broadcast_buffers=False)
+        type='MMDistributedDataParallel', broadcast_buffers=False, gradient_as_bucket_view=True)
 
 
 def _torch_2_1_onnx_export(model, args, f, export_params=True, verbose=False, training=None,

@@ -20,9 +20,11 @@ test_pipeline = [
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
+# num_workers='auto': with CUDA the cores per GPU process (at most 8), else 2
+# (detkit.engine.device_defaults); pinned memory is turned on with CUDA.
 train_dataloader = dict(
     batch_size=2,
-    num_workers=2,
+    num_workers='auto',
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
@@ -51,7 +53,7 @@ train_dataloader = dict(
             ])))
 val_dataloader = dict(
     batch_size=1,
-    num_workers=2,
+    num_workers='auto',
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),

@@ -31,13 +31,15 @@ class DetDataPreprocessor(BaseDataPreprocessor):
         bgr_to_rgb: reverse the channel order first.
         pad_size_divisor: pad each side up to a multiple of this.
         pad_value: value of the padded pixels.
-        non_blocking: non-blocking host→device copies.
+        non_blocking: host→device copies that do not wait (default): a batch in
+            pinned memory (``pin_memory=True``, detkit's default with CUDA)
+            is copied while the previous step's kernels still run.
     """
 
     def __init__(self, mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None, bgr_to_rgb: bool = False,
                  rgb_to_bgr: bool = False, pad_size_divisor: int = 1,
-                 pad_value: float = 0, non_blocking: bool = False) -> None:
+                 pad_value: float = 0, non_blocking: bool = True) -> None:
         super().__init__(non_blocking)
         if (mean is None) != (std is None):
             raise ValueError('DetDataPreprocessor: give both mean and std, or neither')

@@ -1,11 +1,13 @@
 """Single-stage detector: backbone → neck → dense head, on mmengine's BaseModel."""
 from typing import Dict, List, Optional, Tuple, Union
 
+import torch
 from mmengine.model import BaseModel
-from torch import Tensor
+from torch import Tensor, nn
 
 from detkit.registry import MODELS
 from detkit.structures import DetDataSample, GtBatch
+from detkit.utils.compat import UnsupportedVersionError
 
 
 @MODELS.register_module()
@@ -25,12 +27,21 @@ class SingleStageDetector(BaseModel):
         backbone, neck, bbox_head: MODELS configs.
         train_cfg, test_cfg: handed to the head.
         data_preprocessor: MODELS config, e.g. ``DetDataPreprocessor``.
+        channels_last: keep the conv weights in channels_last memory format
+            (tensor cores on CUDA prefer it; the convolutions then give
+            channels_last maps). ``tools/train.py`` and ``tools/test.py`` turn
+            it on when CUDA is there (:mod:`detkit.engine.device_defaults`).
+        compile: ``torch.compile`` the backbone, the neck and the head's
+            forward in place (``nn.Module.compile``, state_dict keys
+            unchanged); a dict is passed as keyword arguments, e.g.
+            ``dict(mode='max-autotune')``. Losses and post-processing stay eager.
     """
 
     def __init__(self, backbone: Dict, bbox_head: Dict, neck: Optional[Dict] = None,
                  train_cfg: Optional[Dict] = None, test_cfg: Optional[Dict] = None,
                  data_preprocessor: Optional[Dict] = None,
-                 init_cfg: Optional[Dict] = None) -> None:
+                 init_cfg: Optional[Dict] = None, channels_last: bool = False,
+                 compile: Union[bool, Dict] = False) -> None:
         if isinstance(data_preprocessor, dict):
             # built here, not by BaseModel, so detkit's registry is used without a default scope
             data_preprocessor = MODELS.build(data_preprocessor)
@@ -44,6 +55,18 @@ class SingleStageDetector(BaseModel):
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
         self._check_wiring()
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        if compile:
+            self._compile(compile if isinstance(compile, dict) else {})
+
+    def _compile(self, options: Dict) -> None:
+        if not hasattr(nn.Module, 'compile'):
+            raise UnsupportedVersionError(f'model.compile needs nn.Module.compile, which torch '
+                                          f'{torch.__version__} does not have: torch>=2.2')
+        for module in (self.backbone, self.neck, self.bbox_head):
+            if module is not None:
+                module.compile(**options)
 
     def _check_wiring(self) -> None:
         """Catch backbone/neck/head mismatches at build time, in words."""
