@@ -6,6 +6,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
+from detkit.utils.host_tensor import host_tensor
+
 DeviceLike = Union[str, torch.device, None]
 
 
@@ -87,8 +89,8 @@ class GtBatch:
         padded_boxes, valid = _pad_rows(boxes, capacity, 4, torch.float32, device)
         padded_labels = _pad_rows([lb[:, None] for lb in labels], capacity, 1, torch.long,
                                   device)[0].squeeze(-1)
-        pad_shapes = torch.tensor([tuple(m['pad_shape'][:2]) for m in batch_img_metas],
-                                  dtype=torch.long, device=device).reshape(-1, 2)
+        pad_shapes = host_tensor([tuple(m['pad_shape'][:2]) for m in batch_img_metas],
+                                 torch.long, device).reshape(-1, 2)
         ignore_boxes = ignore_valid = None
         if batch_gt_instances_ignore is not None and any(
                 g is not None and len(g) for g in batch_gt_instances_ignore):

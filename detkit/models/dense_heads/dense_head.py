@@ -8,10 +8,11 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from detkit.models.layers.conv_tower import conv_tower
-from detkit.models.layers.nms import batched_class_nms, keep_top_per_image
+from detkit.models.layers.nms import batched_class_nms, split_per_image
 from detkit.models.utils.level_maps import gather_priors, topk_per_image
 from detkit.registry import MODELS, TASK_UTILS
 from detkit.structures import GtBatch
+from detkit.utils.host_tensor import host_tensor
 from .head_cfg import DenseTestCfg, DenseTrainCfg
 
 
@@ -207,8 +208,7 @@ class DenseHead(BaseModule):
         num_imgs = cls_scores[0].shape[0]
         featmap_sizes = [tuple(s.shape[-2:]) for s in cls_scores]
         priors = self.prior_generator.grid_priors(featmap_sizes, dtype=dtype, device=device)
-        img_shapes = torch.tensor([m['img_shape'][:2] for m in batch_img_metas],
-                                  dtype=dtype, device=device)
+        img_shapes = host_tensor([m['img_shape'][:2] for m in batch_img_metas], dtype, device)
         # the sigmoid is monotonic: rank logits, squash only the k kept, and let the top-k
         # skip logits whose score cannot pass the threshold (with a margin for rounding)
         thr = cfg.score_thr
@@ -231,16 +231,17 @@ class DenseHead(BaseModule):
         scores, labels, boxes = torch.cat(scores, 1), torch.cat(labels, 1), torch.cat(boxes, 1)
         keep = torch.cat(keep, 1)
         if rescale:
-            factors = torch.tensor([m['scale_factor'] for m in batch_img_metas],
-                                   dtype=boxes.dtype, device=device)
+            factors = host_tensor([m['scale_factor'] for m in batch_img_metas], boxes.dtype,
+                                  device)
             boxes = boxes / factors.repeat(1, 2).unsqueeze(1)
         if cfg.min_bbox_size >= 0:
             keep &= (boxes[..., 2:] - boxes[..., :2] > cfg.min_bbox_size).all(-1)
-        img_idx = torch.arange(num_imgs, device=device).unsqueeze(1).expand_as(scores)[keep]
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        # on CUDA the host waits three times: for the number of candidates above the
+        # threshold, inside torchvision's NMS, and for the per-image counts of the split
+        candidates = keep.flatten().nonzero().squeeze(1)
+        img_idx = torch.div(candidates, keep.shape[1], rounding_mode='floor')
+        boxes, scores, labels = (t.flatten(0, 1)[candidates] for t in (boxes, scores, labels))
         kept = batched_class_nms(boxes, scores, img_idx * self.num_classes + labels,
                                  cfg.iou_threshold)
-        kept = keep_top_per_image(kept, img_idx, cfg.max_per_img)
-        counts = torch.bincount(img_idx[kept], minlength=num_imgs).tolist()
         return [InstanceData(bboxes=boxes[sel], scores=scores[sel], labels=labels[sel])
-                for sel in kept.split(counts)]
+                for sel in split_per_image(kept, img_idx, num_imgs, cfg.max_per_img)]

@@ -1,5 +1,6 @@
-"""Class- and image-aware NMS over one batch of candidate boxes, and the per-image top-k."""
+"""Class- and image-aware NMS over one batch of candidate boxes, and the per-image cut."""
 import itertools
+from typing import List
 
 import torch
 from torch import Tensor
@@ -59,22 +60,24 @@ def batched_class_nms(boxes: Tensor, scores: Tensor, groups: Tensor,
     return kept[torch.sort(scores[kept], descending=True, stable=True).indices]
 
 
-def keep_top_per_image(kept: Tensor, img_idx: Tensor, max_per_img: int) -> Tensor:
-    """Reorder ``kept`` (by descending score) to image order, keeping the top ``max_per_img``.
+def split_per_image(kept: Tensor, img_idx: Tensor, num_imgs: int,
+                    max_per_img: int) -> List[Tensor]:
+    """Cut ``kept`` (by descending score) into per-image lists of at most ``max_per_img``.
+
+    The one host synchronisation is reading the per-image counts for the cut.
 
     Args:
         kept: ``[T]`` indices sorted by descending score.
         img_idx: ``[N]`` image index of every candidate.
+        num_imgs: number of images (images without a kept index get an empty list).
         max_per_img: keep at most this many per image; ``<= 0`` keeps all.
 
     Returns:
-        indices grouped by image (ascending), by descending score within each.
+        ``num_imgs`` index tensors, each by descending score.
     """
-    order = torch.sort(img_idx[kept], stable=True).indices
-    kept = kept[order]
-    if max_per_img > 0 and kept.numel():
-        imgs = img_idx[kept]
-        first = torch.searchsorted(imgs, imgs, right=False)
-        rank = torch.arange(len(kept), device=kept.device) - first
-        kept = kept[rank < max_per_img]
-    return kept
+    kept = kept[torch.sort(img_idx[kept], stable=True).indices]
+    imgs = img_idx[kept]
+    counts = torch.zeros(num_imgs, dtype=torch.long, device=kept.device).index_add_(
+        0, imgs, torch.ones_like(imgs)).tolist()
+    parts = kept.split(counts)
+    return [part[:max_per_img] for part in parts] if max_per_img > 0 else list(parts)
