@@ -20,7 +20,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from detkit.utils import check_num_classes
-from detkit.utils.compat import ddp_buffer_sync_kwargs
+from detkit.utils.compat import cpu_has_native_bf16, ddp_buffer_sync_kwargs
 from .checkpoint import set_unsafe_load
 from .device_defaults import apply_device_defaults
 from .dist import (describe_collective_failure, init_cpu_distributed,
@@ -89,13 +89,20 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
 
 
 def enable_amp(cfg: Config, dtype: str = 'float16') -> None:
-    """Mixed precision: CUDA ``GuardedAmpOptimWrapper(dtype)``; CPU bf16 autocast."""
+    """Mixed precision: CUDA ``GuardedAmpOptimWrapper(dtype)``; CPU bf16 autocast.
+
+    A CPU without bf16 instructions (:func:`~detkit.utils.compat.cpu_has_native_bf16`)
+    would emulate bf16, slower than fp32: it trains in fp32 with a one-line notice.
+    """
     wrapper = cfg.optim_wrapper
     if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'GuardedOptimWrapper'):
         print_log(f'--amp: keeping optim_wrapper.type={wrapper.type}', logger='current')
         return
     if torch.cuda.is_available():
         wrapper.update(type='GuardedAmpOptimWrapper', dtype=dtype, loss_scale='dynamic')
+    elif not cpu_has_native_bf16():
+        print_log('--amp: this CPU has no bf16 instructions (AVX-512 BF16 or AMX), where '
+                  'bf16 would be slower than fp32; training in fp32', logger='current')
     else:
         if dtype != 'bfloat16':
             print_log('--amp on the CPU uses bfloat16 autocast', logger='current')

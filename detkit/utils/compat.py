@@ -17,6 +17,8 @@ here, by looking at the signature or attribute that torch actually has:
   torch the same restriction made by an allow-list unpickler.
 - :func:`grad_scaler_class`: ``torch.amp.GradScaler`` (torch 2.3), before it
   ``torch.cuda.amp.GradScaler``.
+- :func:`cpu_has_native_bf16`: whether this CPU computes bf16 in hardware
+  (AVX-512 BF16 or AMX), asked through torch's ``torch.cpu`` probes.
 - :func:`require_keywords`, :func:`flop_counter`: features without fallback
   (ONNX export through ``torch.export``, torch 2.5; FLOP counts per module,
   torch 2.4) name the torch they need.
@@ -153,6 +155,18 @@ def ddp_buffer_sync_kwargs() -> Dict[str, bool]:
     if accepts_keyword(DistributedDataParallel.__init__, 'forward_sync_buffers'):
         return {'forward_sync_buffers': False}
     return {'broadcast_buffers': False}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU has bf16 instructions (AVX-512 BF16 or AMX tiles).
+
+    Without them bf16 autocast is emulated and slower than fp32. torch's
+    probes (``torch.cpu._is_avx512_bf16_supported``, ``_is_amx_tile_supported``)
+    are private; a torch without them counts as "no".
+    """
+    import torch
+    probes = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 def grad_scaler_class() -> type:

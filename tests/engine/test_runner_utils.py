@@ -4,12 +4,12 @@ import os.path as osp
 import pytest
 import torch
 
-from detkit.engine import dist
+from detkit.engine import dist, runner_utils
 from detkit.engine.runner_utils import (add_common_args, enable_amp, enable_auto_scale_lr,
                                         enable_cuda_graph, run_tool, set_checkpoint_strict,
                                         setup_common)
 from detkit.registry import MODELS
-from detkit.utils import load_config
+from detkit.utils import compat, load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'retinanet_r18_fpn_synthetic.py')
@@ -38,12 +38,35 @@ def test_work_dir_defaults_to_work_dirs_and_the_config_name():
     assert cfg.work_dir == '/tmp/x'
 
 
-def test_amp_on_the_cpu_is_bf16_autocast():
+def test_amp_on_the_cpu_is_bf16_autocast(monkeypatch):
+    monkeypatch.setattr(runner_utils, 'cpu_has_native_bf16', lambda: True)
     cfg = load_config(DEMO)
     enable_amp(cfg, 'float16')
     expected = 'GuardedAmpOptimWrapper' if torch.cuda.is_available() else 'CPUAmpOptimWrapper'
     assert cfg.optim_wrapper.type == expected
     assert cfg.optim_wrapper.clip_grad == dict(max_norm=10, norm_type=2)
+
+
+def test_amp_on_a_cpu_without_bf16_stays_fp32_and_says_so(monkeypatch):
+    said = []
+    monkeypatch.setattr(runner_utils, 'print_log', lambda msg, **kw: said.append(msg))
+    monkeypatch.setattr(runner_utils.torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(runner_utils, 'cpu_has_native_bf16', lambda: False)
+    cfg = load_config(DEMO)
+    enable_amp(cfg, 'float16')
+    assert cfg.optim_wrapper.type == 'GuardedOptimWrapper'  # the config's, unchanged
+    assert len(said) == 1 and 'no bf16 instructions' in said[0]
+
+
+def test_cpu_bf16_probe_reads_torchs_probes(monkeypatch):
+    for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    assert compat.cpu_has_native_bf16() is False
+    monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: True)
+    assert compat.cpu_has_native_bf16() is True
+    monkeypatch.delattr(torch.cpu, '_is_amx_tile_supported')
+    monkeypatch.delattr(torch.cpu, '_is_avx512_bf16_supported')
+    assert compat.cpu_has_native_bf16() is False  # a torch without the probes
 
 
 def test_auto_scale_lr_and_strict_checkpoints():
