@@ -140,9 +140,12 @@ def main(argv=None) -> dict:
         print(format_scaling(rows))
         report = dict(scaling=rows)
     elif args.mode == 'throughput':
-        from benchmarks.throughput import format_throughput, run_throughput
+        from benchmarks.throughput import (format_demo_iteration, format_throughput,
+                                           run_demo_iteration, run_throughput)
         report = run_throughput(opts, cfg, args.batches or [2, 8, 16])
         print(format_throughput(report))
+        report['demo_seconds_per_iter'] = run_demo_iteration(opts, cfg)
+        print(format_demo_iteration(report['demo_seconds_per_iter']))
     elif args.mode == 'heads':
         from benchmarks.heads import HEAD_CONFIGS, format_heads, run_heads
         report = run_heads(opts, cfg, args.heads or HEAD_CONFIGS)

@@ -52,6 +52,8 @@ def test_throughput_mode_reports_every_side(tmp_path):
     benchmark.main(['--mode', 'throughput', '--size', '64', '64', '--batches', '2',
                     '--repeats', '1', '--warmup', '0', '--num-classes', '2', '--threads', '1',
                     '--device', 'cpu', '--json', str(out)])
-    row = json.loads(out.read_text())['2']
+    report = json.loads(out.read_text())
+    row = report['2']
     assert min(row['detkit'], row['detkit_graph'], row['torchvision']) > 0
+    assert min(report['demo_seconds_per_iter'].values()) > 0
     assert math.isclose(row['graph_vs_torchvision'], row['detkit_graph'] / row['torchvision'])
