@@ -1,6 +1,6 @@
 """From-scratch training parity: detkit vs torchvision's RetinaNet, same recipe, several seeds.
 
-    python benchmarks/train_parity.py                   # CPU size, 3 seeds each (2 cores)
+    python benchmarks/train_parity.py --jobs 2          # CPU size, 3 seeds each, 2 cores (~30 min)
     python benchmarks/train_parity.py --preset full         # the issue's recipe (GPU, ~100 s a run)
     python benchmarks/train_parity.py --frameworks detkit \\
         --cfg-options model.backbone.zero_init_residual=True    # an ablation, detkit only
@@ -15,10 +15,12 @@ mAP / mAP50 per run and mean ± sd per framework, writes ``loss_curves.png``
 """
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Dict, List, Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,7 +55,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='overrides of the detkit config, key=value')
     parser.add_argument('--data-root', help='a synthetic set (default: detkit\'s, generated '
                         'on first use)')
-    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.add_argument('--threads', type=int, default=0, help='torch threads per run (0: '
+                        'default; 1 with --jobs > 1)')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs trained at the same time, each in its own process')
     parser.add_argument('--out-dir', default='work_dirs/train_parity')
     parser.add_argument('--merge', nargs='+', metavar='RESULTS_JSON',
                         help='train nothing: table and curves of the runs in these files '
@@ -90,6 +95,28 @@ def run_one(framework: str, recipe: Recipe, seed: int, root: str, args) -> dict:
     return dict(framework=framework, name=run_name(framework, args.cfg_options), seed=seed,
                 seconds=time.time() - start, curve=curve,
                 residual_scale=residual_scale(model), **metrics)
+
+
+def _run_in_worker(framework: str, recipe: Recipe, seed: int, root: str, args) -> dict:
+    torch.set_num_threads(args.threads or 1)
+    return run_one(framework, recipe, seed, root, args)
+
+
+def run_all(jobs: List[tuple], recipe: Recipe, root: str, args) -> List[dict]:
+    """``run_one`` for every ``(framework, seed)``, ``args.jobs`` at a time; in job order."""
+    if args.jobs <= 1:
+        runs = []
+        for framework, seed in jobs:
+            runs.append(run_one(framework, recipe, seed, root, args))
+            print_run(runs[-1])
+        return runs
+    context = multiprocessing.get_context('spawn')  # no OpenMP pool inherited by a fork
+    with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+        futures = [pool.submit(_run_in_worker, framework, recipe, seed, root, args)
+                   for framework, seed in jobs]
+        for future in as_completed(futures):
+            print_run(future.result())
+        return [future.result() for future in futures]
 
 
 def residual_scale(model: torch.nn.Module) -> float:
@@ -191,11 +218,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         recipe_obj = scaled_recipe(PRESETS[args.preset], args.iters)
         recipe = recipe_obj.__dict__
         root = os.path.abspath(args.data_root) if args.data_root else ensure_synthetic_dataset()
-        runs = []
-        for seed in args.seeds:
-            for framework in args.frameworks:
-                runs.append(run_one(framework, recipe_obj, seed, root, args))
-                print_run(runs[-1])
+        runs = run_all([(framework, seed) for seed in args.seeds
+                        for framework in args.frameworks], recipe_obj, root, args)
     table = summary(runs)
     print(format_summary(table))
     plot_curves(runs, os.path.join(args.out_dir, 'loss_curves.png'))

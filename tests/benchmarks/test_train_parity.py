@@ -82,6 +82,15 @@ def test_two_iterations_of_both_frameworks(synthetic_root, tmp_path, capsys):
     assert json.loads((tmp_path / 'results.json').read_text())['recipe']['iters'] == 2
 
 
+def test_jobs_run_in_worker_processes_and_keep_the_order(synthetic_root, tmp_path, capsys):
+    report = train_parity.main(['--iters', '1', '--seeds', '4', '5', '--jobs', '2',
+                                '--frameworks', 'detkit', '--data-root', str(synthetic_root),
+                                '--out-dir', str(tmp_path)])
+    assert [(r['framework'], r['seed']) for r in report['runs']] == [('detkit', 4), ('detkit', 5)]
+    out = capsys.readouterr().out
+    assert 'detkit seed 4: mAP' in out and 'detkit seed 5: mAP' in out
+
+
 def test_same_weights_give_the_same_loss_in_both_frameworks(synthetic_root):
     """torchvision's weights loaded into detkit: the losses agree up to the anchor rounding."""
     from benchmarks.parity_same_weights import losses_and_grads
