@@ -63,6 +63,20 @@ PRESETS: Dict[str, Recipe] = {
 }
 
 
+class Diverged(Exception):
+    """A run whose loss became NaN/inf: stopped there, scored as detecting nothing.
+
+    Attributes:
+        iteration: the 1-based iteration of the first non-finite loss.
+        curve: the per-iteration losses up to it.
+    """
+
+    def __init__(self, iteration: int, curve: Dict[str, list]) -> None:
+        super().__init__(f'non-finite loss at iteration {iteration}')
+        self.iteration = iteration
+        self.curve = curve
+
+
 def lr_factor(recipe: Recipe, it: int) -> float:
     """lr / base lr at 0-based iteration ``it``: linear warm-up, then x0.1 per passed step.
 

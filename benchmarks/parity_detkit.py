@@ -15,7 +15,8 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from .parity_common import Recipe
+from detkit.engine.hooks.non_finite_loss_hook import NonFiniteLossError
+from .parity_common import Diverged, Recipe
 
 DEFAULT_CONFIG = 'configs/retinanet_r18_fpn_synthetic_scratch_sgd.py'
 
@@ -66,7 +67,11 @@ def recipe_config(config: str, recipe: Recipe, seed: int, work_dir: str, data_ro
 
 
 def train(cfg: Config) -> tuple:
-    """Train ``cfg`` (no validation during training); ``(model, curve, val loader cfg)``."""
+    """Train ``cfg`` (no validation during training); ``(model, curve, val loader cfg)``.
+
+    Raises:
+        Diverged: when ``NonFiniteLossHook`` stopped the run at a non-finite loss.
+    """
     val_loader = copy.deepcopy(cfg.val_dataloader)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
@@ -74,7 +79,10 @@ def train(cfg: Config) -> tuple:
     runner = Runner.from_cfg(cfg)
     curve_hook = LossCurveHook()
     runner.register_hook(curve_hook)
-    model = runner.train()
+    try:
+        model = runner.train()
+    except NonFiniteLossError:  # NonFiniteLossHook stopped the run
+        raise Diverged(runner.iter + 1, curve_hook.curve) from None
     return model, curve_hook.curve, val_loader
 
 

@@ -21,7 +21,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
-from .parity_common import Recipe, lr_factor
+from .parity_common import Diverged, Recipe, lr_factor
 
 C3_C5 = {'layer2': '0', 'layer3': '1', 'layer4': '2'}
 
@@ -50,6 +50,9 @@ def train(recipe: Recipe, train_images: List[dict], num_classes: int, seed: int)
     """Train from ``torch.manual_seed(seed)``; ``(model, curve)``, curve per iteration.
 
     ``curve``: ``dict(loss_cls=[...], loss_bbox=[...])``.
+
+    Raises:
+        Diverged: at the first non-finite loss (before its update).
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -75,8 +78,11 @@ def train(recipe: Recipe, train_images: List[dict], num_classes: int, seed: int)
         for group in optimizer.param_groups:
             group['lr'] = recipe.lr * lr_factor(recipe, it)
         losses = model(images, targets)
+        loss = losses['classification'] + losses['bbox_regression']
+        if not torch.isfinite(loss):  # as detkit's NonFiniteLossHook: stop, no NaN update
+            raise Diverged(it + 1, curve)
         optimizer.zero_grad()
-        (losses['classification'] + losses['bbox_regression']).backward()
+        loss.backward()
         optimizer.step()
         curve['loss_cls'].append(float(losses['classification'].detach()))
         curve['loss_bbox'].append(float(losses['bbox_regression'].detach()))

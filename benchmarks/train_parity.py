@@ -32,7 +32,8 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from benchmarks import parity_detkit, parity_torchvision  # noqa: E402
-from benchmarks.parity_common import PRESETS, Recipe, evaluate, load_split  # noqa: E402
+from benchmarks.parity_common import (PRESETS, Diverged, Recipe, evaluate,  # noqa: E402
+                                      load_split)
 from detkit.datasets.synthetic import SYNTHETIC_CLASSES, ensure_synthetic_dataset  # noqa: E402
 from detkit.utils.optional_import import pyplot  # noqa: E402
 
@@ -77,23 +78,31 @@ def scaled_recipe(recipe: Recipe, iters: Optional[int]) -> Recipe:
 
 
 def run_one(framework: str, recipe: Recipe, seed: int, root: str, args) -> dict:
-    """Train and evaluate one framework once: ``dict(mAP, mAP50, seconds, curve)``."""
+    """Train and evaluate one framework once: ``dict(mAP, mAP50, seconds, curve, diverged_at)``.
+
+    A run whose loss turns NaN/inf stops there and scores 0: it detects nothing.
+    """
     start = time.time()
-    if framework == 'torchvision':
-        _, train_images = load_split(root, 'train')
-        _, val_images = load_split(root, 'val')
-        model, curve = parity_torchvision.train(recipe, train_images, len(SYNTHETIC_CLASSES),
-                                                seed)
-        detections = parity_torchvision.predict(model, val_images)
-    else:
-        work_dir = os.path.join(args.out_dir, f'detkit_seed{seed}')
-        cfg = parity_detkit.recipe_config(args.config, recipe, seed, work_dir, root,
-                                          args.cfg_options)
-        model, curve, val_loader = parity_detkit.train(cfg)
-        detections = parity_detkit.predict(model, val_loader)
+    try:
+        if framework == 'torchvision':
+            _, train_images = load_split(root, 'train')
+            _, val_images = load_split(root, 'val')
+            model, curve = parity_torchvision.train(recipe, train_images,
+                                                    len(SYNTHETIC_CLASSES), seed)
+            detections = parity_torchvision.predict(model, val_images)
+        else:
+            work_dir = os.path.join(args.out_dir, f'detkit_seed{seed}')
+            cfg = parity_detkit.recipe_config(args.config, recipe, seed, work_dir, root,
+                                              args.cfg_options)
+            model, curve, val_loader = parity_detkit.train(cfg)
+            detections = parity_detkit.predict(model, val_loader)
+    except Diverged as stop:
+        return dict(framework=framework, name=run_name(framework, args.cfg_options), seed=seed,
+                    seconds=time.time() - start, curve=stop.curve, residual_scale=float('nan'),
+                    diverged_at=stop.iteration, mAP=0.0, mAP50=0.0)
     metrics = evaluate(root, detections)
     return dict(framework=framework, name=run_name(framework, args.cfg_options), seed=seed,
-                seconds=time.time() - start, curve=curve,
+                seconds=time.time() - start, curve=curve, diverged_at=None,
                 residual_scale=residual_scale(model), **metrics)
 
 
@@ -143,7 +152,7 @@ def summary(runs: List[dict]) -> Dict[str, dict]:
     out: Dict[str, dict] = {}
     for name in dict.fromkeys(r['name'] for r in runs):
         mine = [r for r in runs if r['name'] == name]
-        out[name] = dict(runs=len(mine))
+        out[name] = dict(runs=len(mine), diverged=sum(bool(r.get('diverged_at')) for r in mine))
         for key in ('mAP', 'mAP50'):
             values = [r[key] for r in mine]
             sd = statistics.stdev(values) if len(values) > 1 else float('nan')
@@ -152,9 +161,11 @@ def summary(runs: List[dict]) -> Dict[str, dict]:
 
 
 def format_summary(table: Dict[str, dict]) -> str:
-    lines = ['| run | seeds | mAP (mean ± sd) | mAP50 (mean ± sd) |', '|---|---|---|---|']
+    lines = ['| run | seeds | diverged | mAP (mean ± sd) | mAP50 (mean ± sd) |',
+             '|---|---|---|---|---|']
     for name, row in table.items():
-        lines.append(f"| {name} | {row['runs']} | {row['mAP'][0]:.3f} ± {row['mAP'][1]:.3f}"
+        lines.append(f"| {name} | {row['runs']} | {row.get('diverged', 0)} | "
+                     f"{row['mAP'][0]:.3f} ± {row['mAP'][1]:.3f}"
                      f" | {row['mAP50'][0]:.3f} ± {row['mAP50'][1]:.3f} |")
     return '\n'.join(lines)
 
@@ -168,14 +179,22 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
 
 
 def plot_curves(runs: List[dict], path: str, window: int = 20) -> None:
-    """loss_cls and loss_bbox per iteration, mean over seeds, one line per run name."""
+    """loss_cls and loss_bbox per iteration, mean over seeds, one line per run name;
+    diverged runs dashed, each on its own."""
     plt = pyplot('the loss-curve plot of train_parity.py')
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key in zip(axes, ('loss_cls', 'loss_bbox')):
         for name in dict.fromkeys(r['name'] for r in runs):
-            curves = [r['curve'][key] for r in runs if r['name'] == name]
-            mean = np.mean([smooth(c, window) for c in curves], axis=0)
-            ax.plot(np.arange(1, len(mean) + 1), mean, label=f'{name} ({len(curves)} seeds)')
+            mine = [r for r in runs if r['name'] == name]
+            curves = [r['curve'][key] for r in mine if not r.get('diverged_at')]
+            if curves:
+                mean = np.mean([smooth(c, window) for c in curves], axis=0)
+                ax.plot(np.arange(1, len(mean) + 1), mean, label=f'{name} ({len(curves)} seeds)')
+            for run in mine:  # a diverged run on its own, up to its last finite loss
+                if run.get('diverged_at'):
+                    ax.plot(np.arange(1, len(run['curve'][key]) + 1),
+                            smooth(run['curve'][key], window), linestyle='--', linewidth=0.8,
+                            label=f"{name} seed {run['seed']} (diverged at {run['diverged_at']})")
         ax.set_xlabel('iteration')
         ax.set_title(f'{key} (moving average of {window})')
         ax.legend(fontsize=7, loc='upper right')
@@ -185,6 +204,10 @@ def plot_curves(runs: List[dict], path: str, window: int = 20) -> None:
 
 
 def print_run(run: dict) -> None:
+    if run.get('diverged_at'):
+        print(f"{run['name']} seed {run['seed']}: diverged (non-finite loss at iteration "
+              f"{run['diverged_at']}), scored 0  ({run['seconds']:.0f} s)", flush=True)
+        return
     print(f"{run['name']} seed {run['seed']}: mAP {run['mAP']:.3f}  "
           f"mAP50 {run['mAP50']:.3f}  residual scale {run['residual_scale']:.3f}  "
           f"({run['seconds']:.0f} s)", flush=True)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from benchmarks import train_parity
-from benchmarks.parity_common import PRESETS, Recipe, evaluate, load_split, lr_factor
+from benchmarks.parity_common import (PRESETS, Diverged, Recipe, evaluate, load_split,
+                                      lr_factor)
 
 
 def test_lr_factor_is_mmengine_warmup_then_steps():
@@ -31,7 +32,7 @@ def test_summary_is_mean_and_sample_sd_per_framework():
     assert table['detkit']['mAP'] == pytest.approx((0.2, 0.1))
     assert table['detkit']['mAP50'] == pytest.approx((0.4, 0.2))
     assert table['torchvision']['runs'] == 1
-    assert '| detkit | 3 | 0.200 ± 0.100 | 0.400 ± 0.200 |' in train_parity.format_summary(table)
+    assert '| detkit | 3 | 0 | 0.200 ± 0.100 | 0.400 ± 0.200 |' in train_parity.format_summary(table)
 
 
 def test_merge_lists_detkit_variants_apart(tmp_path, capsys):
@@ -45,7 +46,7 @@ def test_merge_lists_detkit_variants_apart(tmp_path, capsys):
         paths[-1].write_text(json.dumps(dict(recipe=recipe, cfg_options=options, runs=[run])))
     report = train_parity.main(['--merge', *map(str, paths), '--out-dir', str(tmp_path)])
     assert list(report['summary']) == ['torchvision', 'detkit', 'detkit (b=True)']
-    assert '| detkit (b=True) | 1 | 0.100 ± nan |' in capsys.readouterr().out
+    assert '| detkit (b=True) | 1 | 0 | 0.100 ± nan |' in capsys.readouterr().out
     paths[0].write_text(json.dumps(dict(recipe=dict(recipe, lr=1.0), cfg_options={}, runs=[])))
     with pytest.raises(ValueError, match='another recipe'):
         train_parity.main(['--merge', *map(str, paths), '--out-dir', str(tmp_path)])
@@ -77,9 +78,37 @@ def test_two_iterations_of_both_frameworks(synthetic_root, tmp_path, capsys):
     # both start with live residual branches (the scratch config: zero_init_residual=False)
     assert [round(r['residual_scale'], 2) for r in runs] == [1.0, 1.0]
     out = capsys.readouterr().out
-    assert 'torchvision seed 3: mAP' in out and '| detkit | 1 |' in out
+    assert 'torchvision seed 3: mAP' in out and '| detkit | 1 | 0 |' in out
     assert os.path.getsize(tmp_path / 'loss_curves.png') > 10_000
     assert json.loads((tmp_path / 'results.json').read_text())['recipe']['iters'] == 2
+
+
+def test_a_diverged_run_scores_zero_and_is_counted(synthetic_root, tmp_path, capsys,
+                                                    monkeypatch):
+    def diverges(recipe, train_images, num_classes, seed):
+        raise Diverged(3, dict(loss_cls=[1.1, 1.0], loss_bbox=[0.8, 0.9]))
+
+    monkeypatch.setattr(train_parity.parity_torchvision, 'train', diverges)
+    report = train_parity.main(['--iters', '2', '--seeds', '0', '1', '--frameworks',
+                                'torchvision', '--data-root', str(synthetic_root),
+                                '--out-dir', str(tmp_path)])
+    assert [(r['diverged_at'], r['mAP']) for r in report['runs']] == [(3, 0.0), (3, 0.0)]
+    assert report['summary']['torchvision']['diverged'] == 2
+    out = capsys.readouterr().out
+    assert 'torchvision seed 1: diverged (non-finite loss at iteration 3), scored 0' in out
+    assert '| torchvision | 2 | 2 | 0.000 ± 0.000 |' in out
+    assert os.path.getsize(tmp_path / 'loss_curves.png') > 10_000
+
+
+def test_detkit_run_stopped_by_the_nonfinite_hook_is_a_divergence(synthetic_root, tmp_path):
+    args = train_parity.parse_args(['--data-root', str(synthetic_root), '--out-dir',
+                                    str(tmp_path), '--cfg-options',
+                                    'optim_wrapper.optimizer.lr=1e30'])
+    recipe = train_parity.scaled_recipe(PRESETS['cpu'], 6)
+    recipe = Recipe(**{**recipe.__dict__, 'warmup': 1})
+    run = train_parity.run_one('detkit', recipe, 0, str(synthetic_root), args)
+    assert run['diverged_at'] is not None and 1 < run['diverged_at'] <= 6
+    assert run['mAP'] == 0 and len(run['curve']['loss_cls']) == run['diverged_at'] - 1
 
 
 def test_jobs_run_in_worker_processes_and_keep_the_order(synthetic_root, tmp_path, capsys):
