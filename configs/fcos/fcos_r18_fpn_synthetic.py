@@ -1,5 +1,5 @@
-# FCOS on the embedded synthetic set: the demo's half-width ResNet-18, data, AdamW
-# schedule and epochs (configs/retinanet_r18_fpn_synthetic.py), with FCOS's head at the
+# FCOS on the embedded synthetic set: the demo's half-width ResNet-18, data and AdamW
+# (configs/retinanet_r18_fpn_synthetic.py), 14 epochs in fp32, with FCOS's head at the
 # demo's width and depth and MMDetection's improved FCOS recipe
 # (fcos_r50-caffe_fpn_gn-head-center-normbbox-centeronreg-giou): positives only near
 # the gt centres, distances in strides, centerness on the box tower, GIoU loss.
@@ -23,3 +23,11 @@ model = dict(
         conv_bias=True,
         loss_bbox=dict(type='GIoULoss', loss_weight=1.0)),
     train_cfg=None)  # FCOS assigns its points itself: no assigner
+
+max_epochs = 14
+train_cfg = dict(max_epochs=max_epochs, val_interval=7)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=200),
+    dict(type='MultiStepLR', by_epoch=True, begin=0, end=max_epochs, milestones=[10, 13],
+         gamma=0.1),
+]
