@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Callable, Dict, Optional, Sequence
 
 import torch
+from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
 from detkit.engine import GraphTrainStep
@@ -32,9 +33,6 @@ from .torchvision_side import TorchvisionSide
 SGD = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4)
 DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            'configs', 'retinanet_r18_fpn_synthetic.py')
-#: the demo's optimizer and clipping (configs/retinanet_r18_fpn_synthetic.py)
-DEMO_OPTIM = dict(optimizer=dict(type='AdamW', lr=0.001, weight_decay=0.05),
-                  clip_grad=dict(max_norm=10, norm_type=2))
 
 
 def _optim_wrapper(model: torch.nn.Module, opts: BenchOptions, wrapper: Optional[dict] = None):
@@ -120,12 +118,14 @@ def run_demo_iteration(opts: BenchOptions, cfg: CompareConfig, batch_size: int =
                        size: int = 256, boxes: int = 4) -> Dict[str, float]:
     """Seconds per iteration of the demo config's model and optimizer, eager and graph."""
     demo = replace(opts, config=DEMO_CONFIG, num_classes=5)
+    wrapper = Config.fromfile(DEMO_CONFIG).optim_wrapper  # the demo's optimizer and clipping
+    optim = dict(optimizer=wrapper.optimizer, clip_grad=wrapper.get('clip_grad'))
     batch = make_batch(batch_size, size, size, boxes, demo.num_classes)
     eager, graph = DetkitSide(demo), DetkitSide(demo)
     graph.model.load_state_dict(eager.model.state_dict())
     data = eager._data(batch, with_gt=True)
-    fns = dict(detkit=_detkit_eager(eager, data, demo, DEMO_OPTIM),
-               detkit_graph=_detkit_graph(graph, data, demo, (size, size), DEMO_OPTIM))
+    fns = dict(detkit=_detkit_eager(eager, data, demo, optim),
+               detkit_graph=_detkit_graph(graph, data, demo, (size, size), optim))
     times, _ = _time(fns, demo, cfg)
     return {name: median(ts) for name, ts in times.items()}
 
