@@ -31,18 +31,22 @@ class CudaGraphEpochBasedTrainLoop(EpochBasedTrainLoop):
         max_gts: gt slots per image; more are left out of the loss, with a warning.
         max_ignored: ignore-region slots per image.
         warmup_iters: eager iterations before capture.
+        capture_update: record the optimizer step in the graph as well
+            (fused SGD/Adam/AdamW; others step eagerly after each replay).
     """
 
     def __init__(self, runner, dataloader: Union[Dict, object], max_epochs: int,
                  canvas: Sequence[int], val_begin: int = 1, val_interval: int = 1,
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None,
-                 max_gts: int = 100, max_ignored: int = 16, warmup_iters: int = 3) -> None:
+                 max_gts: int = 100, max_ignored: int = 16, warmup_iters: int = 3,
+                 capture_update: bool = True) -> None:
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval,
                          dynamic_intervals)
         if len(canvas) != 2 or any(int(c) % 32 for c in canvas):
             raise ValueError(f'cuda_graph canvas must be (H, W), multiples of 32, got {canvas}')
         self.graph_args = dict(canvas=tuple(int(c) for c in canvas), max_gts=max_gts,
-                               max_ignored=max_ignored, warmup_iters=warmup_iters)
+                               max_ignored=max_ignored, warmup_iters=warmup_iters,
+                               capture_update=capture_update)
         self._step: Optional[GraphTrainStep] = None
         self._eager = False
 

@@ -14,14 +14,16 @@ the step to have the same shapes every time and no host synchronisation:
 * losses are summed on the device inside the graph and read on the host only
   when they are logged (:meth:`GraphTrainStep.read_losses`).
 
-Captured: backbone, neck, head, losses and backward (the scaled backward
-under fp16 AMP). Run after each replay, eagerly: gradient clipping (a
-foreach norm, no sync) and the optimizer step, so learning-rate schedules
-work unchanged.
+Captured: backbone, neck, head, losses, backward (the scaled backward under
+fp16 AMP), gradient clipping (a foreach norm, no sync) and, for fused SGD,
+Adam and AdamW, the optimizer step with the loss scaler's update, its
+learning rates fed from device tensors that the schedulers' values are copied
+into before each replay (:mod:`detkit.engine.graph_update`). Another
+optimizer (or ``capture_update=False``) steps eagerly after each replay.
 """
 import contextlib
 import logging
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +32,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch import Tensor, nn
 
 from detkit.structures import GtBatch
+from .graph_update import GraphLRs, update_capture_blocker
 
 
 class GraphTrainStep:
@@ -48,12 +51,17 @@ class GraphTrainStep:
             create the gradient tensors; CUDA needs a few to settle its
             allocator and library handles).
         capture: record a CUDA graph; False runs the same static step
-            eagerly (the CPU, and tests of the step itself).
+            eagerly, the post-warm-up iterations as a graph would replay them
+            (the CPU, and tests of the step itself).
+        capture_update: record the optimizer step in the graph too, where
+            the optimizer allows it (else it says why, once, and steps
+            eagerly after each replay).
     """
 
     def __init__(self, model: nn.Module, optim_wrapper: OptimWrapper,
                  canvas: Tuple[int, int], max_gts: int = 100, max_ignored: int = 16,
-                 warmup_iters: int = 3, capture: bool = True) -> None:
+                 warmup_iters: int = 3, capture: bool = True,
+                 capture_update: bool = True) -> None:
         if getattr(optim_wrapper, '_accumulative_counts', 1) != 1:
             raise ValueError('cuda_graph: gradient accumulation (accumulative_counts > 1) '
                              'is not supported')
@@ -71,13 +79,16 @@ class GraphTrainStep:
         self.max_ignored = max_ignored
         self.warmup_iters = warmup_iters
         self.capture = capture
+        self.capture_update = capture_update
+        self._lrs: Optional[GraphLRs] = None
         self.iters = 0
         self.dropped_gts = 0
         self.images = 0
         self.batch_size: Optional[int] = None
         # keyed by (canvas, batch size)
         self._static: Dict[Tuple[Tuple[int, int], int], dict] = {}
-        self._graphs: Dict[Tuple[Tuple[int, int], int], torch.cuda.CUDAGraph] = {}
+        self._graphs: Dict[Tuple[Tuple[int, int], int],
+                           Union[torch.cuda.CUDAGraph, '_Replay']] = {}
         self._sums: Optional[Dict[str, Tensor]] = None
         self._summed_iters = 0
 
@@ -125,19 +136,29 @@ class GraphTrainStep:
         if self.batch_size is None:
             self.batch_size = key[1]
         static = self._buffers(key, batch)
+        if self._graphs and self._lrs is not None and self._lrs.stale():
+            print_log('cuda_graph: an optimizer setting other than the lr changed; recording '
+                      'the step again', logger='current')
+            self._graphs.clear()
         graph = self._graphs.get(key)
-        if (graph is None and self.capture and key[1] == self.batch_size
-                and self.iters >= self.warmup_iters):
-            graph = self._graphs[key] = self._capture(static)
+        if graph is None and key[1] == self.batch_size and self.iters >= self.warmup_iters:
+            graph = self._graphs[key] = self._record(static)
         if graph is not None:
+            if self._lrs is not None:
+                self._lrs.load()
             graph.replay()
-            self._update()
+            if self._lrs is None:
+                self._update()
         else:
             with self._warmup_stream():
                 self._forward_backward(static)
                 self._update()
         self.iters += 1
         self._summed_iters += 1
+        # mmengine's parameter schedulers count OptimWrapper.step() calls (to warn
+        # when they step first); this step drives the torch optimizer itself.
+        if hasattr(self.optim_wrapper, '_global_step'):
+            self.optim_wrapper._global_step += 1
 
     @contextlib.contextmanager
     def _warmup_stream(self) -> Iterator[None]:
@@ -188,11 +209,39 @@ class GraphTrainStep:
         for name, value in log_vars.items():
             self._sums[name].add_(value.detach())
 
-    def _capture(self, static: dict) -> 'torch.cuda.CUDAGraph':
+    def _record(self, static: dict) -> Union[torch.cuda.CUDAGraph, '_Replay']:
+        """The iteration on ``static`` as a CUDA graph (or, without capture, its eager twin)."""
+        if self.capture_update and self._lrs is None:
+            blocker = update_capture_blocker(self.optim_wrapper.optimizer)
+            if blocker:
+                print_log(f'cuda_graph: the optimizer steps outside the graph: {blocker}',
+                          logger='current')
+                self.capture_update = False
+            else:
+                self._lrs = GraphLRs(self.optim_wrapper.optimizer, static['inputs'].device)
+        lrs = self._lrs
+
+        def iteration() -> None:
+            self._forward_backward(static)
+            if lrs is not None:
+                self._update()
+
+        if lrs is not None:
+            lrs.note()
+        if not self.capture:
+            return _Replay(iteration, lrs)
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize()
-        with torch.cuda.graph(graph):
-            self._forward_backward(static)
+        with lrs.swapped() if lrs is not None else contextlib.nullcontext():
+            try:
+                with torch.cuda.graph(graph):
+                    iteration()
+            except RuntimeError as error:
+                if lrs is None:
+                    raise
+                raise RuntimeError(f'cuda_graph: recording the optimizer step failed ({error}); '
+                                   f'set train_cfg.cuda_graph.capture_update=False to step '
+                                   f'it eagerly') from error
         return graph
 
     def _update(self) -> None:
@@ -230,3 +279,15 @@ class GraphTrainStep:
                       f'image left out of this batch\'s loss ({self.dropped_gts} in '
                       f'{self.images} images so far); raise cuda_graph.max_gts to keep them',
                       logger='current', level=logging.WARNING)
+
+
+class _Replay:
+    """What a captured graph would do, run eagerly: the static iteration, lrs as tensors."""
+
+    def __init__(self, iteration: Callable[[], None], lrs: Optional[GraphLRs]) -> None:
+        self.iteration = iteration
+        self.lrs = lrs
+
+    def replay(self) -> None:
+        with self.lrs.swapped() if self.lrs is not None else contextlib.nullcontext():
+            self.iteration()

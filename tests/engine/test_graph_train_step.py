@@ -11,6 +11,7 @@ from mmengine.hooks import Hook
 from mmengine.optim import build_optim_wrapper
 
 from detkit.engine import GraphTrainStep
+from detkit.engine.graph_update import update_capture_blocker
 from detkit.registry import MODELS
 from detkit.utils.sync_recorder import SyncRecorder
 from tests.models.test_train_steps import step_batch
@@ -76,16 +77,94 @@ def test_canvas_orientation_capacity_and_errors(load_ref, log_messages):
         GraphTrainStep(model, optim, canvas=(96, 96), warmup_iters=0)
 
 
+FUSED_SGD = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01, momentum=0.9,
+                                                     weight_decay=1e-4, fused=True))
+FUSED_ADAMW = dict(type='OptimWrapper', clip_grad=dict(max_norm=1.0),
+                   optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, fused=True))
+
+
+def _scheduled_lr(optim, i):
+    """What an lr scheduler does between iterations: a new float in every group."""
+    for group in optim.optimizer.param_groups:
+        group['lr'] = group['initial_lr'] * (0.2 + 0.3 * i)
+
+
+@pytest.mark.parametrize('wrapper', [FUSED_SGD, FUSED_ADAMW], ids=['sgd', 'adamw_clip'])
+def test_recorded_update_follows_the_lr_schedule(load_ref, wrapper):
+    """The optimizer step as a graph records it (lrs read from tensors) equals eager steps."""
+    ref = load_ref('train_steps')
+    eager, eager_optim = _model_and_optim(ref, optim_wrapper=wrapper)
+    static, static_optim = _model_and_optim(ref, optim_wrapper=wrapper)
+    for optim in (eager_optim, static_optim):
+        for group in optim.optimizer.param_groups:
+            group['initial_lr'] = group['lr']
+    step = GraphTrainStep(static, static_optim, canvas=(128, 192), warmup_iters=1,
+                          capture=False)
+    for i in range(5):
+        _scheduled_lr(eager_optim, i)
+        _scheduled_lr(static_optim, i)
+        eager.train_step(step_batch(ref['inputs'], 0), eager_optim)  # padding would change BN
+        step(step_batch(ref['inputs'], 0))
+    assert step._lrs is not None and len(step._graphs) == 1
+    assert all(isinstance(g['lr'], float) for g in static_optim.optimizer.param_groups)
+    for (name, a), b in zip(eager.state_dict().items(), static.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_recorded_update_does_not_sync_and_is_recorded_again(load_ref, log_messages):
+    ref = load_ref('train_steps')
+    wrapper = dict(FUSED_SGD, clip_grad=dict(max_norm=10.))
+    model, optim = _model_and_optim(ref, optim_wrapper=wrapper)
+    step = GraphTrainStep(model, optim, canvas=(160, 224), warmup_iters=1, capture=False)
+    step(step_batch(ref['inputs'], 0))
+    step(step_batch(ref['inputs'], 1))  # recorded here
+    first = next(iter(step._graphs.values()))
+    with SyncRecorder() as rec:
+        step(step_batch(ref['inputs'], 2))
+        step(step_batch(ref['inputs'], 0))
+    assert rec.events == [], rec.summary()
+    assert next(iter(step._graphs.values())) is first
+    optim.optimizer.param_groups[0]['momentum'] = 0.8  # a momentum scheduler
+    step(step_batch(ref['inputs'], 1))
+    assert next(iter(step._graphs.values())) is not first
+    assert any('recording the step again' in m for m in log_messages)
+
+
+def test_unfused_optimizer_steps_outside_the_graph(load_ref, log_messages):
+    ref = load_ref('train_steps')
+    model, optim = _model_and_optim(ref)  # plain SGD
+    step = GraphTrainStep(model, optim, canvas=(160, 224), warmup_iters=1, capture=False)
+    before = [p.detach().clone() for p in model.parameters()]
+    for i in range(3):
+        step(step_batch(ref['inputs'], i))
+    assert step._lrs is None and step._graphs
+    assert any('steps outside the graph: SGD is not fused' in m for m in log_messages)
+    assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters())
+               if p.grad is not None and p.grad.abs().sum() > 0)
+    adagrad = torch.optim.Adagrad(model.parameters())
+    assert update_capture_blocker(adagrad) == 'Adagrad is not one of SGD, Adam, AdamW'
+
+
+CUDA_WRAPPERS = [None, FUSED_SGD,
+                 dict(FUSED_ADAMW, type='AmpOptimWrapper', loss_scale='dynamic')]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graph capture needs CUDA')
-def test_captured_replay_equals_eager_on_cuda(load_ref):
+@pytest.mark.parametrize('wrapper', CUDA_WRAPPERS, ids=['sgd_eager_update', 'fused_sgd',
+                                                        'fused_adamw_amp_clip'])
+def test_captured_replay_equals_eager_on_cuda(load_ref, wrapper):
     ref = load_ref('train_steps')
     runs = []
     for capture in (False, True):
-        model, optim = _model_and_optim(ref, device='cuda')
+        model, optim = _model_and_optim(ref, device='cuda', optim_wrapper=wrapper)
+        for group in optim.optimizer.param_groups:
+            group['initial_lr'] = group['lr']
         step = GraphTrainStep(model, optim, canvas=(160, 224), warmup_iters=2, capture=capture)
         for i in range(6):
+            _scheduled_lr(optim, i)
             step(step_batch(ref['inputs'], i % 3))
-        assert bool(step._graphs) == capture
+        assert isinstance(next(iter(step._graphs.values())), torch.cuda.CUDAGraph) == capture
+        assert (step._lrs is not None) == (wrapper is not None)
         runs.append((step.read_losses(), model.state_dict()))
     (eager_logs, eager_state), (graph_logs, graph_state) = runs
     assert graph_logs['loss'] == pytest.approx(eager_logs['loss'], rel=1e-4)
