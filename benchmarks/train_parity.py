@@ -14,6 +14,7 @@ mAP / mAP50 per run and mean ± sd per framework, writes ``loss_curves.png``
 ``--out-dir``.
 """
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -47,6 +48,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--preset', choices=sorted(PRESETS), default='cpu')
     parser.add_argument('--iters', type=int, help='override the preset\'s iterations '
                         '(the lr steps move with them)')
+    parser.add_argument('--lr', type=float, help='override the preset\'s base lr (e.g. a '
+                        'stability test at a higher lr)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--frameworks', nargs='+', choices=FRAMEWORKS, default=list(FRAMEWORKS))
     parser.add_argument('--config', default=parity_detkit.DEFAULT_CONFIG,
@@ -239,6 +242,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             print_run(run)
     else:
         recipe_obj = scaled_recipe(PRESETS[args.preset], args.iters)
+        if args.lr is not None:
+            recipe_obj = dataclasses.replace(recipe_obj, lr=args.lr)
         recipe = recipe_obj.__dict__
         root = os.path.abspath(args.data_root) if args.data_root else ensure_synthetic_dataset()
         runs = run_all([(framework, seed) for seed in args.seeds
