@@ -61,6 +61,16 @@ def _detkit_graph(side: DetkitSide, data: dict, opts: BenchOptions,
     return lambda: step(data)
 
 
+def _detkit_pair(opts: BenchOptions, batch, size: Sequence[int],
+                 optim: Optional[dict] = None) -> Dict[str, Callable[[], None]]:
+    """detkit's eager and graph iterations on ``batch``, from the same initial weights."""
+    eager, graph = DetkitSide(opts), DetkitSide(opts)
+    graph.model.load_state_dict(eager.model.state_dict())
+    data = eager._data(batch, with_gt=True)
+    return dict(detkit=_detkit_eager(eager, data, opts, optim),
+                detkit_graph=_detkit_graph(graph, data, opts, size, optim))
+
+
 def _torchvision(side: TorchvisionSide, batch, opts: BenchOptions) -> Callable[[], None]:
     model, images, targets = side.model, side._images(batch), side._targets(batch)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -84,12 +94,8 @@ def run_throughput(opts: BenchOptions, cfg: CompareConfig, batches: Sequence[int
     report = {}
     for batch_size in batches:
         batch = make_batch(batch_size, height, width, cfg.boxes, opts.num_classes)
-        eager, graph = DetkitSide(opts), DetkitSide(opts)
-        graph.model.load_state_dict(eager.model.state_dict())
-        data = eager._data(batch, with_gt=True)
-        fns = dict(detkit=_detkit_eager(eager, data, opts),
-                   detkit_graph=_detkit_graph(graph, data, opts, (height, width)),
-                   torchvision=_torchvision(TorchvisionSide(opts, height, width), batch, opts))
+        fns = _detkit_pair(opts, batch, (height, width))
+        fns['torchvision'] = _torchvision(TorchvisionSide(opts, height, width), batch, opts)
         times, memory = _time(fns, opts, cfg)
         row = {name: batch_size / median(ts) for name, ts in times.items()}
         row['graph_vs_torchvision'] = row['detkit_graph'] / row['torchvision']
@@ -121,12 +127,7 @@ def run_demo_iteration(opts: BenchOptions, cfg: CompareConfig, batch_size: int =
     wrapper = Config.fromfile(DEMO_CONFIG).optim_wrapper  # the demo's optimizer and clipping
     optim = dict(optimizer=wrapper.optimizer, clip_grad=wrapper.get('clip_grad'))
     batch = make_batch(batch_size, size, size, boxes, demo.num_classes)
-    eager, graph = DetkitSide(demo), DetkitSide(demo)
-    graph.model.load_state_dict(eager.model.state_dict())
-    data = eager._data(batch, with_gt=True)
-    fns = dict(detkit=_detkit_eager(eager, data, demo, optim),
-               detkit_graph=_detkit_graph(graph, data, demo, (size, size), optim))
-    times, _ = _time(fns, demo, cfg)
+    times, _ = _time(_detkit_pair(demo, batch, (size, size), optim), demo, cfg)
     return {name: median(ts) for name, ts in times.items()}
 
 

@@ -100,13 +100,13 @@ def run_one(framework: str, recipe: Recipe, seed: int, root: str, args) -> dict:
             model, curve, val_loader = parity_detkit.train(cfg)
             detections = parity_detkit.predict(model, val_loader)
     except Diverged as stop:
-        return dict(framework=framework, name=run_name(framework, args.cfg_options), seed=seed,
-                    seconds=time.time() - start, curve=stop.curve, residual_scale=float('nan'),
-                    diverged_at=stop.iteration, mAP=0.0, mAP50=0.0)
-    metrics = evaluate(root, detections)
+        outcome = dict(curve=stop.curve, residual_scale=float('nan'),
+                       diverged_at=stop.iteration, mAP=0.0, mAP50=0.0)
+    else:
+        outcome = dict(curve=curve, diverged_at=None, residual_scale=residual_scale(model),
+                       **evaluate(root, detections))
     return dict(framework=framework, name=run_name(framework, args.cfg_options), seed=seed,
-                seconds=time.time() - start, curve=curve, diverged_at=None,
-                residual_scale=residual_scale(model), **metrics)
+                seconds=time.time() - start, **outcome)
 
 
 def _run_in_worker(framework: str, recipe: Recipe, seed: int, root: str, args) -> dict:
