@@ -84,6 +84,7 @@ class GraphTrainStep:
         self.iters = 0
         self.dropped_gts = 0
         self.images = 0
+        self.oversize_batches = 0
         self.batch_size: Optional[int] = None
         # keyed by (canvas, batch size)
         self._static: Dict[Tuple[Tuple[int, int], int], dict] = {}
@@ -102,16 +103,17 @@ class GraphTrainStep:
         return None
 
     def prepare(self, data: dict) -> dict:
-        """Run the data preprocessor; the batch in fixed shapes (not yet in the buffers)."""
+        """Run the data preprocessor; the batch in fixed shapes (not yet in the buffers).
+
+        A batch larger than the canvas keeps its size (``canvas`` None).
+        """
         data = self.model.data_preprocessor(data, True)
         inputs, samples = data['inputs'], data['data_samples']
         canvas = self.canvas_for(inputs.shape[-2:])
-        if canvas is None:
-            raise ValueError(f'cuda_graph: a batch of {tuple(inputs.shape[-2:])} does not fit '
-                             f'the canvas {self.canvas} (either orientation); raise '
-                             f'cuda_graph.canvas')
-        inputs = F.pad(inputs, (0, canvas[1] - inputs.shape[-1], 0, canvas[0] - inputs.shape[-2]),
-                       value=getattr(self.model.data_preprocessor, 'pad_value', 0))
+        if canvas is not None:
+            inputs = F.pad(inputs, (0, canvas[1] - inputs.shape[-1],
+                                    0, canvas[0] - inputs.shape[-2]),
+                           value=getattr(self.model.data_preprocessor, 'pad_value', 0))
         ignored = [s.ignored_instances if 'ignored_instances' in s else None for s in samples]
         gts = GtBatch.from_instances([s.gt_instances for s in samples],
                                      [s.metainfo for s in samples], ignored,
@@ -127,21 +129,27 @@ class GraphTrainStep:
         """Train on one batch from the dataloader; losses accumulate for :meth:`read_losses`.
 
         Batches of the first batch's size are replayed from a graph (one per
-        canvas); a smaller one (the end of an epoch) runs the same static step
-        eagerly: it writes into the same gradient tensors, so nothing breaks.
+        canvas); a smaller one (the end of an epoch), or one larger than the
+        canvas (said, with counts), runs the same step eagerly: it writes into
+        the same gradient tensors, so nothing breaks.
         """
         batch = self.prepare(data)
         self._note_dropped(batch['gts'])
         key = (batch['canvas'], batch['gts'].num_imgs)
         if self.batch_size is None:
             self.batch_size = key[1]
-        static = self._buffers(key, batch)
+        if key[0] is None:
+            self._note_oversize(tuple(batch['inputs'].shape[-2:]))
+            static = batch
+        else:
+            static = self._buffers(key, batch)
         if self._graphs and self._lrs is not None and self._lrs.stale():
             print_log('cuda_graph: an optimizer setting other than the lr changed; recording '
                       'the step again', logger='current')
             self._graphs.clear()
         graph = self._graphs.get(key)
-        if graph is None and key[1] == self.batch_size and self.iters >= self.warmup_iters:
+        if (graph is None and key[0] is not None and key[1] == self.batch_size
+                and self.iters >= self.warmup_iters):
             graph = self._graphs[key] = self._record(static)
         if graph is not None:
             if self._lrs is not None:
@@ -278,6 +286,14 @@ class GraphTrainStep:
             print_log(f'cuda_graph: {gts.num_dropped} gts beyond max_gts={self.max_gts} per '
                       f'image left out of this batch\'s loss ({self.dropped_gts} in '
                       f'{self.images} images so far); raise cuda_graph.max_gts to keep them',
+                      logger='current', level=logging.WARNING)
+
+    def _note_oversize(self, size: Tuple[int, int]) -> None:
+        self.oversize_batches += 1
+        if str(self.oversize_batches).strip('0') == '1':  # the 1st, 10th, 100th ...
+            print_log(f'cuda_graph: a batch of {size} does not fit the canvas {self.canvas} '
+                      f'(either orientation): trained eagerly ({self.oversize_batches} of '
+                      f'{self.iters + 1} batches so far); raise cuda_graph.canvas',
                       logger='current', level=logging.WARNING)
 
 

@@ -70,9 +70,14 @@ def test_canvas_orientation_capacity_and_errors(load_ref, log_messages):
     last = dict(inputs=last['inputs'][:1], data_samples=last['data_samples'][:1])
     step(last)  # a smaller last batch runs on its own buffers
     assert sorted(k[1] for k in step._static) == [1, 2] and step.batch_size == 2
-    small = GraphTrainStep(model, optim, canvas=(96, 96), capture=False)
-    with pytest.raises(ValueError, match='does not fit the canvas'):
-        small(step_batch(ref['inputs'], 0))
+    small = GraphTrainStep(model, optim, canvas=(96, 96), warmup_iters=1, capture=False)
+    before = model.bbox_head.retina_cls.weight.detach().clone()
+    for _ in range(2):
+        small(step_batch(ref['inputs'], 0))  # 128x192: trained eagerly at its own size
+    assert not small._graphs and not small._static and small.oversize_batches == 2
+    assert not torch.equal(before, model.bbox_head.retina_cls.weight)
+    assert sum('a batch of (128, 192) does not fit the canvas (96, 96)' in m
+               and 'trained eagerly (1 of 1 batches' in m for m in log_messages) == 1
     with pytest.raises(ValueError, match='warmup_iters'):
         GraphTrainStep(model, optim, canvas=(96, 96), warmup_iters=0)
 
