@@ -242,7 +242,9 @@ class GraphTrainStep:
         torch.cuda.synchronize()
         with lrs.swapped() if lrs is not None else contextlib.nullcontext():
             try:
-                with torch.cuda.graph(graph):
+                # thread_local: the DataLoader's pin-memory thread may allocate pinned
+                # memory meanwhile; in the default global mode that breaks the capture.
+                with torch.cuda.graph(graph, capture_error_mode='thread_local'):
                     iteration()
             except RuntimeError as error:
                 if lrs is None:

@@ -150,6 +150,56 @@ def test_unfused_optimizer_steps_outside_the_graph(load_ref, log_messages):
     assert update_capture_blocker(adagrad) == 'Adagrad is not one of SGD, Adam, AdamW'
 
 
+class _FakeCapture:
+    """Stands in for ``torch.cuda.graph`` on the CPU: notes what the capture saw."""
+
+    def __init__(self, seen, fail):
+        self.seen, self.fail = seen, fail
+
+    def __call__(self, graph, **kwargs):
+        self.seen.append(dict(kwargs))
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.fail:
+            raise RuntimeError('operation not permitted when stream is capturing')
+        return False
+
+
+@pytest.mark.parametrize('fail', [False, True], ids=['captures', 'capture_fails'])
+def test_capture_path_on_the_cpu(load_ref, monkeypatch, fail):
+    """The capture branch with torch.cuda's graph API faked: its mode, the lrs it records
+    with (device tensors, floats again after), the error that names the way out."""
+    ref = load_ref('train_steps')
+    model, optim = _model_and_optim(ref, optim_wrapper=FUSED_SGD)
+    seen, lr_types = [], []
+    fake = _FakeCapture(seen, fail)
+    real_forward_backward = GraphTrainStep._forward_backward
+
+    def forward_backward(self, static):
+        lr_types.append(type(optim.optimizer.param_groups[0]['lr']))
+        real_forward_backward(self, static)
+
+    monkeypatch.setattr(GraphTrainStep, '_forward_backward', forward_backward)
+    monkeypatch.setattr(torch.cuda, 'graph', fake)
+    monkeypatch.setattr(torch.cuda, 'synchronize', lambda: None)
+    monkeypatch.setattr(torch.cuda, 'CUDAGraph', lambda: type('G', (), {'replay': lambda self: None})())
+    step = GraphTrainStep(model, optim, canvas=(128, 192), warmup_iters=1, capture=True)
+    step(step_batch(ref['inputs'], 0))
+    if fail:
+        with pytest.raises(RuntimeError, match='capture_update=False'):
+            step(step_batch(ref['inputs'], 0))
+    else:
+        step(step_batch(ref['inputs'], 0))
+        assert len(step._graphs) == 1
+    assert seen == [dict(capture_error_mode='thread_local')]
+    assert lr_types == [float, torch.Tensor]
+    assert isinstance(optim.optimizer.param_groups[0]['lr'], float)
+
+
 CUDA_WRAPPERS = [None, FUSED_SGD,
                  dict(FUSED_ADAMW, type='AmpOptimWrapper', loss_scale='dynamic')]
 
