@@ -88,6 +88,8 @@ class GraphTrainStep:
         self.batch_size: Optional[int] = None
         # keyed by (canvas, batch size)
         self._static: Dict[Tuple[Tuple[int, int], int], dict] = {}
+        self._warm = set()  # keys run eagerly at least once: a new shape's lazy set-up
+        # (cuDNN's algorithm search, library handles) must not happen in a capture
         self._graphs: Dict[Tuple[Tuple[int, int], int],
                            Union[torch.cuda.CUDAGraph, '_Replay']] = {}
         self._sums: Optional[Dict[str, Tensor]] = None
@@ -129,7 +131,8 @@ class GraphTrainStep:
         """Train on one batch from the dataloader; losses accumulate for :meth:`read_losses`.
 
         Batches of the first batch's size are replayed from a graph (one per
-        canvas); a smaller one (the end of an epoch), or one larger than the
+        canvas, recorded after the warm-up and after one eager iteration on
+        that canvas); a smaller one (the end of an epoch), or one larger than the
         canvas (said, with counts), runs the same step eagerly: it writes into
         the same gradient tensors, so nothing breaks.
         """
@@ -148,7 +151,7 @@ class GraphTrainStep:
                       'the step again', logger='current')
             self._graphs.clear()
         graph = self._graphs.get(key)
-        if (graph is None and key[0] is not None and key[1] == self.batch_size
+        if (graph is None and key in self._warm and key[1] == self.batch_size
                 and self.iters >= self.warmup_iters):
             graph = self._graphs[key] = self._record(static)
         if graph is not None:
@@ -161,6 +164,8 @@ class GraphTrainStep:
             with self._warmup_stream():
                 self._forward_backward(static)
                 self._update()
+            if key[0] is not None:
+                self._warm.add(key)
         self.iters += 1
         self._summed_iters += 1
         # mmengine's parameter schedulers count OptimWrapper.step() calls (to warn

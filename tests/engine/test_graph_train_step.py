@@ -150,6 +150,30 @@ def test_unfused_optimizer_steps_outside_the_graph(load_ref, log_messages):
     assert update_capture_blocker(adagrad) == 'Adagrad is not one of SGD, Adam, AdamW'
 
 
+def _portrait(batch):
+    """The batch transposed: images, boxes and shapes (a portrait batch)."""
+    for sample in batch['data_samples']:
+        height, width = sample.metainfo['img_shape']
+        sample.set_metainfo(dict(img_shape=(width, height), ori_shape=(width, height)))
+        sample.gt_instances.bboxes = sample.gt_instances.bboxes[:, [1, 0, 3, 2]]
+    return dict(inputs=[img.transpose(1, 2).contiguous() for img in batch['inputs']],
+                data_samples=batch['data_samples'])
+
+
+def test_a_new_orientation_runs_eagerly_once_before_it_is_recorded(load_ref):
+    ref = load_ref('train_steps')
+    model, optim = _model_and_optim(ref)
+    step = GraphTrainStep(model, optim, canvas=(128, 192), warmup_iters=1, capture=False)
+    landscape, portrait = ((128, 192), 2), ((192, 128), 2)
+    step(step_batch(ref['inputs'], 0))
+    step(step_batch(ref['inputs'], 0))
+    assert set(step._graphs) == {landscape}
+    step(_portrait(step_batch(ref['inputs'], 0)))
+    assert set(step._graphs) == {landscape} and portrait in step._warm
+    step(_portrait(step_batch(ref['inputs'], 0)))
+    assert set(step._graphs) == {landscape, portrait}
+
+
 class _FakeCapture:
     """Stands in for ``torch.cuda.graph`` on the CPU: notes what the capture saw."""
 
