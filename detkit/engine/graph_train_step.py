@@ -23,7 +23,7 @@ optimizer (or ``capture_update=False``) steps eagerly after each replay.
 """
 import contextlib
 import logging
-from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch import Tensor, nn
 
 from detkit.structures import GtBatch
-from .graph_update import GraphLRs, update_capture_blocker
+from .graph_update import EagerReplay, GraphLRs, update_capture_blocker
 
 
 class GraphTrainStep:
@@ -91,7 +91,7 @@ class GraphTrainStep:
         self._warm = set()  # keys run eagerly at least once: a new shape's lazy set-up
         # (cuDNN's algorithm search, library handles) must not happen in a capture
         self._graphs: Dict[Tuple[Tuple[int, int], int],
-                           Union[torch.cuda.CUDAGraph, '_Replay']] = {}
+                           Union[torch.cuda.CUDAGraph, EagerReplay]] = {}
         self._sums: Optional[Dict[str, Tensor]] = None
         self._summed_iters = 0
 
@@ -222,7 +222,7 @@ class GraphTrainStep:
         for name, value in log_vars.items():
             self._sums[name].add_(value.detach())
 
-    def _record(self, static: dict) -> Union[torch.cuda.CUDAGraph, '_Replay']:
+    def _record(self, static: dict) -> Union[torch.cuda.CUDAGraph, EagerReplay]:
         """The iteration on ``static`` as a CUDA graph (or, without capture, its eager twin)."""
         if self.capture_update and self._lrs is None:
             blocker = update_capture_blocker(self.optim_wrapper.optimizer)
@@ -242,7 +242,7 @@ class GraphTrainStep:
         if lrs is not None:
             lrs.note()
         if not self.capture:
-            return _Replay(iteration, lrs)
+            return EagerReplay(iteration, lrs)
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize()
         with lrs.swapped() if lrs is not None else contextlib.nullcontext():
@@ -303,14 +303,3 @@ class GraphTrainStep:
                       f'{self.iters + 1} batches so far); raise cuda_graph.canvas',
                       logger='current', level=logging.WARNING)
 
-
-class _Replay:
-    """What a captured graph would do, run eagerly: the static iteration, lrs as tensors."""
-
-    def __init__(self, iteration: Callable[[], None], lrs: Optional[GraphLRs]) -> None:
-        self.iteration = iteration
-        self.lrs = lrs
-
-    def replay(self) -> None:
-        with self.lrs.swapped() if self.lrs is not None else contextlib.nullcontext():
-            self.iteration()

@@ -17,7 +17,7 @@ constant: :meth:`GraphLRs.stale` tells when a scheduler has changed one, and
 the step is then recorded again.
 """
 import contextlib
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import torch
 from torch import Tensor
@@ -88,3 +88,15 @@ class GraphLRs:
                 group['lr'] = lr
                 if capturable is not None:
                     group['capturable'] = capturable
+
+
+class EagerReplay:
+    """A recorded iteration without CUDA: ``replay()`` runs it eagerly, lrs from tensors."""
+
+    def __init__(self, iteration: Callable[[], None], lrs: Optional[GraphLRs]) -> None:
+        self.iteration = iteration
+        self.lrs = lrs
+
+    def replay(self) -> None:
+        with self.lrs.swapped() if self.lrs is not None else contextlib.nullcontext():
+            self.iteration()
