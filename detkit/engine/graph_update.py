@@ -5,7 +5,7 @@ optimizer step recorded with ``group['lr']`` a Python float would replay that
 lr for ever, while mmengine's parameter schedulers write a new float into
 every group after each iteration. So while the step is recorded, each group's
 ``lr`` is a one-element tensor on the parameters' device; before each replay
-the schedulers' float is copied into it (one small kernel per group, no host
+the schedulers' floats are copied into them (one asynchronous copy, no host
 sync), and the float is back in the group for the schedulers and the log.
 
 Only fused optimizers read a tensor lr without a host sync (their kernels
@@ -49,14 +49,21 @@ class GraphLRs:
 
     def __init__(self, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
         self.optimizer = optimizer
-        self.lrs: List[Tensor] = [torch.tensor(float(group['lr']), device=device)
-                                  for group in optimizer.param_groups]
+        self.flat = torch.zeros(len(optimizer.param_groups), device=device)
+        self.lrs: List[Tensor] = list(self.flat.unbind(0))  # 0-dim views, one per group
         self._recorded: List[Dict[str, object]] = []
 
     def load(self) -> None:
-        """Copy each group's current lr into its tensor (before a replay)."""
-        for tensor, group in zip(self.lrs, self.optimizer.param_groups):
-            tensor.fill_(float(group['lr']))
+        """Copy the groups' current lrs into their tensors (before a replay).
+
+        One asynchronous copy from pinned memory, however many groups
+        (``paramwise_cfg`` may make one per parameter); torch's pinned-memory
+        cache keeps the staging buffer until the copy has run.
+        """
+        values = torch.tensor([float(g['lr']) for g in self.optimizer.param_groups])
+        if self.flat.is_cuda:
+            values = values.pin_memory()
+        self.flat.copy_(values, non_blocking=True)
 
     def stale(self) -> bool:
         """Whether a setting other than the lr changed since the step was recorded."""

@@ -5,7 +5,6 @@ import torch
 from torch import Tensor
 
 
-
 def host_tensor(data: Any, dtype: torch.dtype,
                 device: Union[str, torch.device, None] = None) -> Tensor:
     """``torch.tensor(data, dtype=dtype)`` on ``device``, copied without waiting.

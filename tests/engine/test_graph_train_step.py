@@ -94,7 +94,9 @@ def _scheduled_lr(optim, i):
         group['lr'] = group['initial_lr'] * (0.2 + 0.3 * i)
 
 
-@pytest.mark.parametrize('wrapper', [FUSED_SGD, FUSED_ADAMW], ids=['sgd', 'adamw_clip'])
+@pytest.mark.parametrize('wrapper', [FUSED_SGD, FUSED_ADAMW,
+                                     dict(FUSED_SGD, paramwise_cfg=dict(bias_lr_mult=2.0))],
+                         ids=['sgd', 'adamw_clip', 'sgd_group_per_param'])
 def test_recorded_update_follows_the_lr_schedule(load_ref, wrapper):
     """The optimizer step as a graph records it (lrs read from tensors) equals eager steps."""
     ref = load_ref('train_steps')
@@ -111,6 +113,10 @@ def test_recorded_update_follows_the_lr_schedule(load_ref, wrapper):
         eager.train_step(step_batch(ref['inputs'], 0), eager_optim)  # padding would change BN
         step(step_batch(ref['inputs'], 0))
     assert step._lrs is not None and len(step._graphs) == 1
+    groups = static_optim.optimizer.param_groups
+    assert len(step._lrs.lrs) == len(groups)
+    if 'paramwise_cfg' in wrapper:  # weights and biases at two lrs, a group per parameter
+        assert len(groups) > 2 and len({g['lr'] for g in groups}) == 2
     assert all(isinstance(g['lr'], float) for g in static_optim.optimizer.param_groups)
     for (name, a), b in zip(eager.state_dict().items(), static.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7, msg=name)
