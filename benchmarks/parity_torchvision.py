@@ -8,6 +8,7 @@ per branch); its ``AnchorGenerator`` (sizes ``(x, int(x 2^1/3), int(x 2^2/3))``,
 rounded base anchors). Data as torchvision's detection reference prepares it:
 RGB in ``[0, 1]``, horizontal flip with probability 0.5, crowd regions left
 out, resizing and normalisation by the model's ``GeneralizedRCNNTransform``.
+On the GPU when there is one (detkit's side: mmengine's Runner does the same).
 """
 from typing import Dict, List
 
@@ -24,6 +25,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from .parity_common import Diverged, Recipe, lr_factor
 
 C3_C5 = {'layer2': '0', 'layer3': '1', 'layer4': '2'}
+DEVICE = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
 def build_model(recipe: Recipe, num_classes: int) -> RetinaNet:
@@ -56,7 +58,7 @@ def train(recipe: Recipe, train_images: List[dict], num_classes: int, seed: int)
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build_model(recipe, num_classes)
+    model = build_model(recipe, num_classes).to(DEVICE)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
     pixels = [read_rgb(img['path']) for img in train_images]
@@ -73,8 +75,9 @@ def train(recipe: Recipe, train_images: List[dict], num_classes: int, seed: int)
             if rng.random() < 0.5:
                 img = img.flip(-1)
                 boxes[:, [0, 2]] = img.shape[-1] - boxes[:, [2, 0]]
-            images.append(img)
-            targets.append(dict(boxes=boxes, labels=torch.from_numpy(train_images[i]['labels'])))
+            images.append(img.to(DEVICE))
+            targets.append(dict(boxes=boxes.to(DEVICE),
+                                labels=torch.from_numpy(train_images[i]['labels']).to(DEVICE)))
         for group in optimizer.param_groups:
             group['lr'] = recipe.lr * lr_factor(recipe, it)
         losses = model(images, targets)
@@ -96,7 +99,7 @@ def predict(model: nn.Module, val_images: List[dict], batch: int = 8) -> List[di
     out = []
     for start in range(0, len(val_images), batch):
         chunk = val_images[start:start + batch]
-        for img, det in zip(chunk, model([read_rgb(i['path']) for i in chunk])):
+        for img, det in zip(chunk, model([read_rgb(i['path']).to(DEVICE) for i in chunk])):
             out.append(dict(image_id=img['id'], boxes=det['boxes'], scores=det['scores'],
                             labels=det['labels']))
     return out

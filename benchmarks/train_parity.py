@@ -250,11 +250,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         for framework in args.frameworks], recipe_obj, root, args)
     table = summary(runs)
     print(format_summary(table))
-    plot_curves(runs, os.path.join(args.out_dir, 'loss_curves.png'))
     report = dict(recipe=recipe, preset=args.preset, cfg_options=args.cfg_options,
                   summary=table, runs=runs)
-    with open(os.path.join(args.out_dir, 'results.json'), 'w') as f:
+    results = os.path.join(args.out_dir, 'results.json')
+    with open(results, 'w') as f:
         json.dump(report, f)
+    try:
+        plot_curves(runs, os.path.join(args.out_dir, 'loss_curves.png'))
+    except ImportError as error:  # e.g. a GPU machine without matplotlib: keep the results
+        print(f'{error}\nno loss_curves.png; draw it elsewhere with --merge {results}')
     return report
 
 

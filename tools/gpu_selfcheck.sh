@@ -2,6 +2,8 @@
 # Every check that needs a GPU, in one call (docs/benchmarks.md, "GPU"): the CUDA tests,
 # the throughput and compare benchmarks at 800x1333 with AMP, and the embedded demo trained
 # eagerly and from a CUDA graph, each then evaluated. Figures go to $OUT (or ./gpu_selfcheck).
+# With --parity it runs instead the full-size from-scratch parity benchmark (torchvision vs
+# detkit, seeds 0-2, three runs at a time: ~5 min on an H200), a call of its own.
 #
 # The GPU machines have torch but not detkit's pure-Python dependencies and no network:
 #   here:   bash tools/gpu_selfcheck.sh --fetch-wheels   (into .whl/, git-ignored)
@@ -45,6 +47,11 @@ run_to() {
   [ "$rc" -eq 0 ] || status=1
 }
 
+if [ "${1:-}" = "--parity" ]; then
+  run_to parity.txt python3 benchmarks/train_parity.py --preset full --jobs 3 --threads 4 \
+    --seeds 0 1 2 --out-dir "$OUT/parity"
+  exit $status
+fi
 run_to tests.txt python3 -m pytest -q -p no:cacheprovider tests/engine/test_graph_train_step.py \
   tests/models/dense_heads tests/utils/test_sync_recorder.py
 run_to throughput.txt python3 tools/benchmark.py --mode throughput --device cuda --amp \

@@ -52,6 +52,24 @@ def test_merge_lists_detkit_variants_apart(tmp_path, capsys):
         train_parity.main(['--merge', *map(str, paths), '--out-dir', str(tmp_path)])
 
 
+def test_results_are_kept_without_matplotlib(tmp_path, capsys, monkeypatch):
+    run = dict(framework='torchvision', seed=0, seconds=1.0, mAP=0.2, mAP50=0.3,
+               residual_scale=1.0, curve=dict(loss_cls=[1.1], loss_bbox=[0.8]))
+    merged = tmp_path / 'in.json'
+    merged.write_text(json.dumps(dict(recipe=dict(PRESETS['cpu'].__dict__), cfg_options={},
+                                      runs=[run])))
+
+    def no_matplotlib(*args):
+        raise ImportError('the loss-curve plot needs the Python package "matplotlib"')
+
+    monkeypatch.setattr(train_parity, 'plot_curves', no_matplotlib)
+    out = tmp_path / 'out'
+    train_parity.main(['--merge', str(merged), '--out-dir', str(out)])
+    assert json.loads((out / 'results.json').read_text())['runs'][0]['mAP'] == 0.2
+    assert 'no loss_curves.png; draw it elsewhere with --merge' in capsys.readouterr().out
+    assert not (out / 'loss_curves.png').exists()
+
+
 def test_ground_truth_as_detections_scores_one(synthetic_root):
     _, val = load_split(str(synthetic_root), 'val')
     detections = [dict(image_id=img['id'], boxes=torch.from_numpy(img['boxes']),
