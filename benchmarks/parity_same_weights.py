@@ -35,6 +35,7 @@ from detkit.datasets.synthetic import SYNTHETIC_CLASSES, ensure_synthetic_datase
 from detkit.registry import MODELS  # noqa: E402
 from detkit.structures import DetDataSample  # noqa: E402
 
+
 def build_pair(recipe: Recipe, data_root: str, seed: int) -> tuple:
     """``(torchvision model, detkit model, torchvision name -> detkit name)``, same weights."""
     torch.manual_seed(seed)

@@ -25,6 +25,7 @@ from detkit.utils import dataset_zoo
 from detkit.utils.download import download_file
 from detkit.utils.transfer_progress import TransferProgress
 
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Download COCO 2017 or Pascal VOC from the official hosts (size and '
