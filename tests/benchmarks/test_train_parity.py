@@ -24,6 +24,8 @@ def test_scaled_recipe_moves_warmup_and_steps_with_the_iterations():
     recipe = train_parity.scaled_recipe(PRESETS['full'], 150)
     assert (recipe.iters, recipe.warmup, recipe.steps) == (150, 20, (100, 130))
     assert recipe.lr == PRESETS['full'].lr
+    # the long CPU preset is the CPU one scaled, so runs made either way merge
+    assert train_parity.scaled_recipe(PRESETS['cpu'], 4000) == PRESETS['cpu-long']
 
 
 def test_summary_is_mean_and_sample_sd_per_framework():
