@@ -3,7 +3,8 @@
 # the throughput and compare benchmarks at 800x1333 with AMP, and the embedded demo trained
 # eagerly and from a CUDA graph, each then evaluated. Figures go to $OUT (or ./gpu_selfcheck).
 # With --parity it runs instead the full-size from-scratch parity benchmark (torchvision vs
-# detkit, seeds 0-2, three runs at a time: ~5 min on an H200), a call of its own.
+# detkit, seeds 0-2, three runs at a time; estimated 5 min on an H200, not yet run), in a
+# call of its own.
 #
 # The GPU machines have torch but not detkit's pure-Python dependencies and no network:
 #   here:   bash tools/gpu_selfcheck.sh --fetch-wheels   (into .whl/, git-ignored)

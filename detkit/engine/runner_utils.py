@@ -113,9 +113,9 @@ def enable_cuda_graph(cfg: Config) -> None:
     """Turn ``train_cfg.cuda_graph`` into detkit's ``CudaGraphEpochBasedTrainLoop``.
 
     ``cuda_graph=True`` takes the defaults; a dict may set ``canvas``,
-    ``max_gts``, ``max_ignored``, ``warmup_iters``, ``capture_update``. Without a ``canvas`` it is
-    the train pipeline's ``Resize`` scale, sides rounded up to 32 (a
-    landscape canvas; portrait batches use its transpose).
+    ``max_gts``, ``max_ignored``, ``warmup_iters``, ``capture_update``.
+    Without a ``canvas`` it is the train pipeline's ``Resize`` scale, sides
+    rounded up to 32 (a landscape canvas; portrait batches use its transpose).
     """
     option = cfg.train_cfg.pop('cuda_graph', None)
     if not option:

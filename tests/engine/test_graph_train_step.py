@@ -216,7 +216,8 @@ def test_capture_path_on_the_cpu(load_ref, monkeypatch, fail):
     monkeypatch.setattr(GraphTrainStep, '_forward_backward', forward_backward)
     monkeypatch.setattr(torch.cuda, 'graph', fake)
     monkeypatch.setattr(torch.cuda, 'synchronize', lambda: None)
-    monkeypatch.setattr(torch.cuda, 'CUDAGraph', lambda: type('G', (), {'replay': lambda self: None})())
+    no_op_graph = type('Graph', (), {'replay': lambda self: None})
+    monkeypatch.setattr(torch.cuda, 'CUDAGraph', no_op_graph)
     step = GraphTrainStep(model, optim, canvas=(128, 192), warmup_iters=1, capture=True)
     step(step_batch(ref['inputs'], 0))
     if fail:
