@@ -75,15 +75,15 @@ class GraphLRs:
 
     @contextlib.contextmanager
     def swapped(self) -> Iterator[None]:
-        """The groups as a recorded step reads them: current lrs as tensors, ``capturable`` set.
+        """The groups as a recorded step reads them: lr tensors, ``capturable`` set.
 
-        ``capturable`` only satisfies Adam's check that it is being captured
+        The tensors hold what the last :meth:`load` put there: the caller
+        loads them before each replay. ``capturable`` only satisfies Adam's check that it is being captured
         knowingly: a fused step is the same with or without it, so eager
         steps run with the user's setting (and without Adam's warning).
         """
         groups = self.optimizer.param_groups
         saved = [(group['lr'], group.get('capturable')) for group in groups]
-        self.load()
         for group, tensor in zip(groups, self.lrs):
             group['lr'] = tensor
             if 'capturable' in group:
